@@ -29,9 +29,13 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
-def tested_with(packages=DEFAULT_PACKAGES) -> dict[str, str]:
-    """Python and package versions of the running environment, in a stable order."""
-    versions = {"python": platform.python_version()}
+def tested_with(packages=DEFAULT_PACKAGES, *, include_python: bool = True) -> dict[str, str]:
+    """Python and package versions of the running environment, in a stable order.
+
+    Lessons pass include_python=False: the Python patch release differs between fresh machines,
+    while the packages are pinned exactly.
+    """
+    versions = {"python": platform.python_version()} if include_python else {}
     versions.update({name: package_version(name) for name in packages})
     return versions
 
