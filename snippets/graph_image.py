@@ -3,7 +3,8 @@
 Taught in: lessons/10_export_basics.ipynb and lessons/14_build_and_edit_onnx.ipynb.
 Needs: onnx, the graphviz Python package and Graphviz's `dot` program (Debian: apt-get install graphviz).
 `graph_to_image("model.onnx", "model.png")` writes a PNG; in Jupyter, display the returned path with
-`IPython.display.Image(filename=...)`.
+`IPython.display.Image(filename=...)`; `highlight=[...]` paints the named nodes (by node name or
+output tensor) so an edit stands out in a before/after pair.
 """
 
 import shutil
@@ -29,55 +30,64 @@ def _shape(value_info) -> str:
     return "x".join(d.dim_param or str(d.dim_value) for d in dims) if dims else "?"
 
 
-def graph_to_dot(model_or_path, *, rankdir: str = "TB") -> graphviz.Digraph:
+def graph_to_dot(model_or_path, *, rankdir: str = "TB", highlight=()) -> graphviz.Digraph:
     """Build the graphviz description: boxes for operators, ellipses for graph inputs and outputs."""
+    highlight = set(highlight)
     model = _load(model_or_path)
     graph = model.graph
     if len(graph.node) > MAX_NODES:
         raise ValueError(f"graph has {len(graph.node)} nodes; draw at most {MAX_NODES} (extract a sub-model)")
-    dot = graphviz.Digraph(graph_attr={"rankdir": rankdir, "fontsize": "10"}, node_attr={"fontsize": "10"})
+    dot = graphviz.Digraph(
+        graph_attr={"rankdir": rankdir, "fontsize": "10"},
+        node_attr={"fontsize": "10"},
+        edge_attr={"fontsize": "9"},
+    )
     initializers = {t.name for t in graph.initializer}
     producers = {}
-    for inp in graph.input:
+    # Node ids carry no ':' (graphviz reads "a:b" in an edge as node a, port b).
+    for k, inp in enumerate(graph.input):
         if inp.name not in initializers:
             dot.node(
-                f"in:{inp.name}",
+                f"in{k}",
                 f"{inp.name}\n{_shape(inp)}",
                 shape="ellipse",
                 style="filled",
                 fillcolor="#d9ead3",
             )
-            producers[inp.name] = f"in:{inp.name}"
+            producers[inp.name] = f"in{k}"
     for i, node in enumerate(graph.node):
         node_id = f"n{i}"
         weights = [n for n in node.input if n in initializers]
         label = node.op_type if not node.domain else f"{node.domain}::{node.op_type}"
         if weights:
             label += "\n" + "\n".join(f"<{w}>" for w in weights[:3])
-        dot.node(node_id, label, shape="box", style="rounded,filled", fillcolor="#cfe2f3")
+        painted = node.name in highlight or highlight.intersection(node.output)
+        dot.node(
+            node_id, label, shape="box", style="rounded,filled", fillcolor="#f4cccc" if painted else "#cfe2f3"
+        )
         for name in node.input:
             if name in producers:
                 dot.edge(producers[name], node_id, label=name if len(name) < 24 else "")
         for name in node.output:
             producers[name] = node_id
-    for out in graph.output:
+    for k, out in enumerate(graph.output):
         dot.node(
-            f"out:{out.name}",
+            f"out{k}",
             f"{out.name}\n{_shape(out)}",
             shape="ellipse",
             style="filled",
             fillcolor="#fce5cd",
         )
         if out.name in producers:
-            dot.edge(producers[out.name], f"out:{out.name}")
+            dot.edge(producers[out.name], f"out{k}")
     return dot
 
 
-def graph_to_image(model_or_path, path, *, rankdir: str = "TB") -> Path:
+def graph_to_image(model_or_path, path, *, rankdir: str = "TB", highlight=()) -> Path:
     """Render the graph to a PNG file at `path` and return the path."""
     if shutil.which("dot") is None:
         raise RuntimeError("Graphviz's `dot` is not installed (Debian: apt-get install graphviz)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(graph_to_dot(model_or_path, rankdir=rankdir).pipe(format="png"))
+    path.write_bytes(graph_to_dot(model_or_path, rankdir=rankdir, highlight=highlight).pipe(format="png"))
     return path

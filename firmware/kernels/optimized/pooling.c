@@ -1,0 +1,47 @@
+/* MAX_POOL_2D four channels at a time: SSUB8 sets one GE flag per byte where a >= b, SEL then picks
+ * those bytes from a, the rest from b. Same clipping at the borders as the reference. */
+#include "../kernels.h"
+#include "simd.h"
+
+static inline uint32_t max4(uint32_t a, uint32_t b) {
+#if KWS_DSP
+  uint32_t r;
+  __asm("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+  return r;
+#else
+  uint32_t r = 0;
+  for (int i = 0; i < 32; i += 8) {
+    int8_t x = (int8_t)(a >> i), y = (int8_t)(b >> i);
+    r |= (uint32_t)(uint8_t)(x >= y ? x : y) << i;
+  }
+  return r;
+#endif
+}
+static inline uint32_t min4(uint32_t a, uint32_t b) { return ~max4(~a, ~b); } /* ~x = -1 - x reverses order */
+
+void opt_max_pool(const interp_t *it, const op_t *op) {
+  const tensor_t *in = op_in(it, op, 0), *out = op_out(it, op);
+  const int in_h = DIM(in, 1), in_w = DIM(in, 2), depth = DIM(in, 3);
+  if (depth & 3) { ref_max_pool(it, op); return; }
+  const int out_h = DIM(out, 1), out_w = DIM(out, 2), words = depth / 4;
+  const uint32_t lo = 0x01010101u * (uint8_t)op->act_min, hi = 0x01010101u * (uint8_t)op->act_max;
+  const uint32_t *input = (const uint32_t *)(const void *)in->data;
+  uint32_t *output = (uint32_t *)(void *)out->data;
+  for (int batch = 0; batch < DIM(in, 0); ++batch) {
+    for (int oy = 0; oy < out_h; ++oy) {
+      for (int ox = 0; ox < out_w; ++ox) {
+        const int y0 = oy * op->stride_h - op->pad_h, x0 = ox * op->stride_w - op->pad_w;
+        const int ky0 = y0 < 0 ? -y0 : 0, kx0 = x0 < 0 ? -x0 : 0;
+        const int ky1 = op->filter_h < in_h - y0 ? op->filter_h : in_h - y0;
+        const int kx1 = op->filter_w < in_w - x0 ? op->filter_w : in_w - x0;
+        uint32_t *o = output + ((batch * out_h + oy) * out_w + ox) * words;
+        for (int c = 0; c < words; ++c) {
+          uint32_t m = lo; /* the clamp's lower bound doubles as the start value */
+          for (int ky = ky0; ky < ky1; ++ky)
+            for (int kx = kx0; kx < kx1; ++kx) m = max4(m, input[((batch * in_h + y0 + ky) * in_w + x0 + kx) * words + c]);
+          o[c] = min4(m, hi);
+        }
+      }
+    }
+  }
+}

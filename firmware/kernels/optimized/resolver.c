@@ -1,0 +1,15 @@
+/* The optimised op resolver: same Prepare functions, faster Eval for the layers that do the work
+ * (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED). Pooling, softmax and reshape reuse the reference loops. */
+#include "../kernels.h"
+
+static const kernel_t kernels[] = {
+    {OP_CONV_2D, "CONV_2D", opt_prepare_conv, opt_conv},
+    {OP_DEPTHWISE_CONV_2D, "DEPTHWISE_CONV_2D", opt_prepare_depthwise, opt_depthwise},
+    {OP_FULLY_CONNECTED, "FULLY_CONNECTED", opt_prepare_fully_connected, opt_fully_connected},
+    {OP_MAX_POOL_2D, "MAX_POOL_2D", prepare_pool, opt_max_pool},
+    {OP_AVERAGE_POOL_2D, "AVERAGE_POOL_2D", prepare_pool, ref_average_pool},
+    {OP_RESHAPE, "RESHAPE", prepare_reshape, ref_reshape},
+    {OP_SOFTMAX, "SOFTMAX", prepare_softmax, ref_softmax},
+};
+
+const op_resolver_t kws_optimized_resolver = {"optimized", kernels, sizeof(kernels) / sizeof(kernels[0])};

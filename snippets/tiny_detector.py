@@ -1,0 +1,222 @@
+"""A tiny YOLOv6-style anchor-free detector and the synthetic shapes data set it learns in seconds on a CPU.
+
+Taught in: lessons/21_tiny_detector.ipynb (also used by lessons 22 and 23). Needs: torch, torchvision, numpy.
+`make_shapes(n)` draws coloured rectangles, circles and triangles with their boxes; `TinyDetector(block)`
+is an EfficientRep-like backbone + small Rep-PAN neck + efficient decoupled head, built from any
+`block(in_channels, out_channels, stride)` (pass a RepVGG block to get the YOLOv6 design); `fit` trains it
+with any loss `loss_fn(cls_logits, boxes, anchors, gt_boxes, gt_labels, gt_mask)`; `predict` decodes + NMS.
+"""
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+CLASSES = ("rectangle", "circle", "triangle")
+IMAGE_SIZE = 64
+MAX_OBJECTS = 3
+STRIDES = (8, 16)
+
+
+def make_shapes(n: int, seed: int = 0, size: int = IMAGE_SIZE, max_objects: int = MAX_OBJECTS):
+    """n images (n, 3, size, size) in [0, 1] with 1..max_objects shapes each.
+
+    Returns X, gt_boxes (n, max_objects, 4) xyxy pixels, gt_labels (n, max_objects), gt_mask (n, max_objects).
+    """
+    if n < 1 or size < 32:
+        raise ValueError(f"need n >= 1 images of size >= 32 pixels, got n={n}, size={size}")
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    X = np.empty((n, 3, size, size), np.float32)
+    boxes = np.zeros((n, max_objects, 4), np.float32)
+    labels = np.zeros((n, max_objects), np.int64)
+    mask = np.zeros((n, max_objects), bool)
+    for i in range(n):
+        image = rng.uniform(0.0, 0.35, 3)[:, None, None] + rng.normal(0, 0.04, (3, size, size))
+        for j in range(rng.integers(1, max_objects + 1)):
+            for _ in range(20):  # retry until the shape barely overlaps the others
+                w = rng.uniform(0.18, 0.45) * size
+                h = w * rng.uniform(0.7, 1.3)
+                x1, y1 = rng.uniform(0, size - w), rng.uniform(0, size - h)
+                box = np.array([x1, y1, x1 + w, y1 + h], np.float32)
+                if not mask[i].any() or _max_iou(box, boxes[i][mask[i]]) < 0.2:
+                    break
+            label = rng.integers(len(CLASSES))
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            if label == 0:
+                m = (xx >= box[0]) & (xx <= box[2]) & (yy >= box[1]) & (yy <= box[3])
+            elif label == 1:
+                m = ((xx - cx) / (w / 2)) ** 2 + ((yy - cy) / (h / 2)) ** 2 <= 1
+            else:  # apex at the top centre, base along the bottom edge
+                rel = (yy - box[1]) / h
+                m = (rel >= 0) & (rel <= 1) & (np.abs(xx - cx) <= rel * w / 2)
+            image[:, m] = rng.uniform(0.45, 1.0, 3)[:, None]
+            boxes[i, j], labels[i, j], mask[i, j] = box, label, True
+        X[i] = np.clip(image, 0, 1)
+    return torch.from_numpy(X), torch.from_numpy(boxes), torch.from_numpy(labels), torch.from_numpy(mask)
+
+
+def _max_iou(box, others):
+    x1, y1 = np.maximum(box[0], others[:, 0]), np.maximum(box[1], others[:, 1])
+    x2, y2 = np.minimum(box[2], others[:, 2]), np.minimum(box[3], others[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return float((inter / (area(box) + area(others) - inter)).max())
+
+
+class ConvBNAct(nn.Module):
+    """relu(bn(conv(x))) for the 1x1 convs; reparameterize() folds the BN into the conv."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=1, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)) if self.bn is not None else self.conv(x))
+
+    @torch.no_grad()
+    def reparameterize(self):
+        if self.bn is None:
+            return
+        scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+        fused = nn.Conv2d(self.conv.in_channels, self.conv.out_channels, self.conv.kernel_size,
+                          self.conv.stride, self.conv.padding, bias=True)  # fmt: skip
+        fused.weight.copy_(self.conv.weight * scale[:, None, None, None])
+        fused.bias.copy_(self.bn.bias - self.bn.running_mean * scale)
+        self.conv, self.bn = fused, None
+
+
+class DecoupledHead(nn.Module):
+    """Efficient decoupled head for one level: a shared 1x1 stem, then one 3x3 conv per task."""
+
+    def __init__(self, block, channels, num_classes, stride):
+        super().__init__()
+        self.stride = stride
+        self.stem = ConvBNAct(channels, channels)
+        self.cls_conv, self.reg_conv = block(channels, channels, 1), block(channels, channels, 1)
+        self.cls_pred = nn.Conv2d(channels, num_classes, 1)
+        self.reg_pred = nn.Conv2d(channels, 4, 1)
+        nn.init.constant_(self.cls_pred.bias, -4.6)  # prior probability 0.01: few false positives at start
+        nn.init.zeros_(self.reg_pred.weight)
+        nn.init.constant_(self.reg_pred.bias, 1.0)  # softplus(1) * stride: boxes ~2.6 strides wide
+
+    def forward(self, x):
+        x = self.stem(x)
+        cls = self.cls_pred(self.cls_conv(x)).flatten(2).transpose(1, 2)  # (B, H*W, C)
+        dist = F.softplus(self.reg_pred(self.reg_conv(x))).flatten(2).transpose(1, 2) * self.stride
+        return cls, dist  # distances (left, top, right, bottom) from each anchor point, in pixels
+
+
+def anchor_points(size: int = IMAGE_SIZE, strides=STRIDES) -> torch.Tensor:
+    """Centres of the grid cells of every level, in pixels, in the order the head emits them: (A, 2)."""
+    points = []
+    for s in strides:
+        c = torch.arange(size // s, dtype=torch.float32) * s + s / 2
+        yy, xx = torch.meshgrid(c, c, indexing="ij")
+        points.append(torch.stack([xx.flatten(), yy.flatten()], 1))
+    return torch.cat(points)
+
+
+class TinyDetector(nn.Module):
+    """Backbone (strides 2..16) -> Rep-PAN neck (P3, P4) -> decoupled heads; returns (cls_logits, boxes xyxy)."""
+
+    def __init__(self, block, num_classes=len(CLASSES), widths=(16, 32, 48, 64), size=IMAGE_SIZE):
+        super().__init__()
+        c1, c2, c3, c4 = widths
+        self.backbone = nn.ModuleList([
+            nn.Sequential(block(3, c1, 2)),                      # 32x32
+            nn.Sequential(block(c1, c2, 2), block(c2, c2, 1)),   # 16x16
+            nn.Sequential(block(c2, c3, 2), block(c3, c3, 1)),   # 8x8   -> P3
+            nn.Sequential(block(c3, c4, 2), block(c4, c4, 1)),   # 4x4   -> P4
+        ])  # fmt: skip
+        # Rep-PAN: top-down (P4 -> P3) then bottom-up (N3 -> N4), RepVGG blocks after each concat.
+        self.reduce = ConvBNAct(c4, c2)
+        self.top_down = block(c2 + c3, c2, 1)
+        self.down = block(c2, c2, 2)
+        self.bottom_up = block(c2 + c2, c3, 1)
+        self.heads = nn.ModuleList(
+            [DecoupledHead(block, c2, num_classes, 8), DecoupledHead(block, c3, num_classes, 16)]
+        )
+        self.register_buffer("anchors", anchor_points(size), persistent=False)
+
+    def forward(self, x):
+        feats = []
+        for stage in self.backbone:
+            x = stage(x)
+            feats.append(x)
+        p3, p4 = feats[2], feats[3]
+        r4 = self.reduce(p4)
+        n3 = self.top_down(torch.cat([F.interpolate(r4, scale_factor=2.0, mode="nearest"), p3], 1))
+        n4 = self.bottom_up(torch.cat([self.down(n3), r4], 1))
+        outs = [head(f) for head, f in zip(self.heads, (n3, n4), strict=True)]
+        cls = torch.cat([o[0] for o in outs], 1)
+        dist = torch.cat([o[1] for o in outs], 1)
+        boxes = torch.cat([self.anchors - dist[..., :2], self.anchors + dist[..., 2:]], -1)
+        return cls, boxes
+
+
+def fit(net, X, gt_boxes, gt_labels, gt_mask, loss_fn, num_epochs=12, lr=0.01, batch_size=64, seed=0):
+    """Train with AdamW + one-cycle LR and random horizontal flips; returns the loss of each epoch."""
+    if not (len(X) == len(gt_boxes) == len(gt_labels) == len(gt_mask)):
+        raise ValueError(f"X and targets must have one row per image, got {len(X)}, {len(gt_boxes)}, "
+                         f"{len(gt_labels)}, {len(gt_mask)}")  # fmt: skip
+    generator = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    steps = num_epochs * ((len(X) + batch_size - 1) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
+    size = X.shape[-1]
+    history = []
+    net.train()
+    for _ in range(num_epochs):
+        order, total = torch.randperm(len(X), generator=generator), 0.0
+        for idx in order.split(batch_size):
+            xb, boxes = X[idx], gt_boxes[idx].clone()
+            flip = torch.rand(len(idx), generator=generator) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
+            boxes[flip] = torch.stack([size - boxes[flip][..., 2], boxes[flip][..., 1],
+                                       size - boxes[flip][..., 0], boxes[flip][..., 3]], -1)  # fmt: skip
+            cls, pred = net(xb)
+            loss = loss_fn(cls, pred, net.anchors, boxes, gt_labels[idx], gt_mask[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        history.append(total / len(X))
+    net.eval()
+    return history
+
+
+def postprocess(scores, boxes, conf_threshold=0.05, iou_threshold=0.5, max_det=30):
+    """Per image: keep scores > conf_threshold, class-wise NMS (torchvision.ops.batched_nms).
+
+    scores (B, A, C) probabilities, boxes (B, A, 4). Returns a list of (boxes, scores, labels) per image.
+    """
+    results = []
+    for s, b in zip(scores, boxes, strict=True):
+        anchor, label = (s > conf_threshold).nonzero(as_tuple=True)
+        kb, ks = b[anchor], s[anchor, label]
+        keep = torchvision.ops.batched_nms(kb, ks, label, iou_threshold)[:max_det]
+        results.append((kb[keep], ks[keep], label[keep]))
+    return results
+
+
+@torch.no_grad()
+def predict(net, X, batch_size=256, **kwargs):
+    """Run the net in eval mode and post-process: a list of (boxes, scores, labels) per image."""
+    net.eval()
+    results = []
+    for xb in X.split(batch_size):
+        cls, boxes = net(xb)
+        results += postprocess(cls.sigmoid(), boxes, **kwargs)
+    return results
+
+
+def _self_check():
+    X, boxes, labels, mask = make_shapes(4, seed=1)
+    assert X.shape == (4, 3, IMAGE_SIZE, IMAGE_SIZE) and mask.any(1).all()
+    net = TinyDetector(lambda i, o, s: ConvBNAct(i, o, 3, s)).eval()
+    cls, pred = net(X)
+    assert cls.shape == (4, len(anchor_points()), len(CLASSES)) and pred.shape[:2] == cls.shape[:2]
