@@ -2,6 +2,7 @@
 per model and kernel set, instructions per inference and per layer, MACs per instruction, the optimised
 set's advantage, arena bytes against TFLM's, flash and RAM of the image (arm-none-eabi-size)."""
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "firmware" / "tools"))
 import emulator as fw  # noqa: E402
 
-MODEL_DIR = ROOT / "build" / "kws"
+MODEL_DIR = Path(os.environ.get("KWS_MODEL_DIR", ROOT / "build" / "kws"))  # as in tests/test_firmware.py
 MODELS = {"kws_cnn": MODEL_DIR / "kws_cnn_int8.tflite", "kws_dscnn": MODEL_DIR / "kws_dscnn_int8.tflite"}
 TEST_SET = MODEL_DIR / "test_set.npz"
 HOW = "our TFLite-compatible kernels; conv weights pre-extended to int16 at build time"

@@ -1,4 +1,4 @@
-"""Losses and label assignment of a YOLOv6-style anchor-free detector: VariFocal, GIoU, SIoU and simplified TAL.
+"""Losses and label assignment of a YOLOv6-style anchor-free detector: VariFocal, GIoU, SIoU, simple TAL.
 
 Taught in: lessons/21_tiny_detector.ipynb. Needs: torch.
 Boxes are (x1, y1, x2, y2) in pixels. `task_aligned_assign` picks, for every ground-truth box, the top-k
@@ -67,7 +67,7 @@ def giou_loss(pred, target, reduction="mean"):
 
 
 def siou_loss(pred, target, reduction="mean"):
-    """SIoU loss (Gevorgyan 2022): 1 - IoU + (distance cost + shape cost) / 2, the distance cost shaped by angle.
+    """SIoU loss (Gevorgyan 2022): 1 - IoU + (distance cost + shape cost) / 2, distance shaped by angle.
 
     Angle cost is 0 when the centres are aligned on an axis and 1 at 45 degrees; it makes the distance
     cost push the prediction onto the nearer axis first.
@@ -136,7 +136,8 @@ def task_aligned_assign(
 class DetectionLoss:
     """VariFocal classification loss + box loss (GIoU or SIoU) on TAL-assigned anchors.
 
-    Called as loss_fn(cls_logits (B, A, C), pred_boxes (B, A, 4), anchors (A, 2), gt_boxes, gt_labels, gt_mask).
+    Called as loss_fn(cls_logits (B, A, C), pred_boxes (B, A, 4), anchors (A, 2), gt_boxes, gt_labels,
+    gt_mask).
     """
 
     def __init__(self, box_loss="giou", box_weight=2.5, topk=9, alpha=1.0, beta=6.0):

@@ -36,7 +36,8 @@ class KwsCNN(nn.Module):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # flatten in NHWC order, as Keras does
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        x = F.dropout(F.relu(self.fc1(F.dropout(x, 0.25, self.training))), 0.25, self.training)
+        return self.fc3(F.relu(self.fc2(x)))
 
     def forward(self, x):
         return softmax(self.logits(x))
@@ -92,14 +93,15 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, *, num_epochs: int = 12,
     X = torch.from_numpy(X.transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
     net = net.to(memory_format=torch.channels_last)
     y = torch.from_numpy(y)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=lr, total_steps=num_epochs * ((len(X) + batch_size - 1) // batch_size)
     )
     net.train()
     for _ in range(num_epochs):
         for batch in torch.randperm(len(X), generator=generator).split(batch_size):
-            loss = F.cross_entropy(net.logits(X[batch]), y[batch])
+            shift = int(torch.randint(-3, 4, (1,), generator=generator))  # time shift: +-60 ms
+            loss = F.cross_entropy(net.logits(X[batch].roll(shift, dims=3)), y[batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -38,7 +38,11 @@ def make_generator(seed: int = 0) -> torch.Generator:
 
 
 def seed_worker(worker_id: int) -> None:
-    """DataLoader(worker_init_fn=seed_worker): give numpy/random in each worker torch's per-worker seed."""
+    """DataLoader(worker_init_fn=seed_worker): give numpy/random in each worker torch's per-worker seed.
+
+    PyTorch >= 1.9 already seeds numpy and random in each worker; this makes it explicit (and works the
+    same on older versions). Seed any other library your Dataset draws from here too.
+    """
     worker_seed = torch.initial_seed() % 2**32
     np.random.seed(worker_seed)
     random.seed(worker_seed)

@@ -134,7 +134,7 @@ class BottleRep(nn.Module):
 
 
 class CSPStackRep(nn.Module):
-    """Cross-stage partial block: half the channels go through n BottleRep units, the rest skip, then merge."""
+    """Cross-stage partial block: half the channels pass n BottleRep units, the rest skip; then merge."""
 
     def __init__(self, in_channels: int, out_channels: int, n: int = 1):
         super().__init__()

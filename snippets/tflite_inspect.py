@@ -12,6 +12,8 @@ from ai_edge_litert import schema_py_generated as schema
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "float32": np.float32,
+                "uint8": np.uint8, "float16": np.float16, "bool": np.bool_}  # fmt: skip
 
 
 @dataclass
@@ -22,11 +24,14 @@ class TensorInfo:
     scale: np.ndarray  # one value per tensor, or one per channel; empty when not quantised
     zero_point: np.ndarray
     quantized_dimension: int
+    data: np.ndarray | None  # the constant's values (weights, biases); None for activations
 
 
 @dataclass
 class ModelInfo:
     ops: list  # operator names in execution order, e.g. ["CONV_2D", "MAX_POOL_2D", ...]
+    op_inputs: list  # per op, the indices into `tensors` it reads (-1: optional input left out)
+    op_outputs: list  # per op, the indices it writes
     tensors: list  # TensorInfo for every tensor of the main subgraph
     inputs: list  # TensorInfo of the model inputs
     outputs: list
@@ -62,11 +67,18 @@ def inspect_tflite(model) -> ModelInfo:
         zero = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], np.int64)
         name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
         dim = q.quantizedDimension if q is not None else 0
-        return TensorInfo(name, tuple(int(s) for s in t.shape), _TYPE_NAMES[t.type], scale, zero, dim)
+        shape, dtype = tuple(int(s) for s in t.shape), _TYPE_NAMES[t.type]
+        raw = m.buffers[t.buffer].data if t.buffer < len(m.buffers) else None
+        data = None
+        if raw is not None and len(raw) and dtype in _NUMPY_TYPES:
+            data = np.frombuffer(bytes(bytearray(raw)), _NUMPY_TYPES[dtype]).reshape(shape)
+        return TensorInfo(name, shape, dtype, scale, zero, dim, data)
 
     tensors = [tensor(t) for t in graph.tensors]
     ops = [op_name(m.operatorCodes[op.opcodeIndex]) for op in graph.operators]
-    return ModelInfo(ops, tensors, [tensors[i] for i in graph.inputs], [tensors[i] for i in graph.outputs], len(data))
+    op_inputs = [[int(i) for i in op.inputs] for op in graph.operators]
+    op_outputs = [[int(i) for i in op.outputs] for op in graph.operators]
+    return ModelInfo(ops, op_inputs, op_outputs, tensors, [tensors[i] for i in graph.inputs], [tensors[i] for i in graph.outputs], len(data))
 
 
 def op_counts(info: ModelInfo) -> dict:

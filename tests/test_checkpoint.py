@@ -5,6 +5,7 @@ import pickle
 import pytest
 import torch
 from torch import nn
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 from snippets.checkpoint import (
     load_checkpoint,
@@ -74,11 +75,14 @@ def test_code_in_a_checkpoint_is_refused(tmp_path):
         load_checkpoint(path, _net(0))
 
 
-def test_strip_module_prefix_matches_ddp_names():
+def test_strip_module_prefix_matches_ddp_names_and_torch_helper():
     net = _net(0)
     wrapped = nn.DataParallel(net)  # DataParallel on CPU just wraps: its keys carry "module."
     assert all(k.startswith("module.") for k in wrapped.state_dict())
     assert list(strip_module_prefix(wrapped.state_dict())) == list(net.state_dict())
+    reference = dict(wrapped.state_dict())
+    consume_prefix_in_state_dict_if_present(reference, "module.")  # PyTorch's own, in place
+    assert list(strip_module_prefix(wrapped.state_dict())) == list(reference)
 
 
 def test_load_matching_reports_and_loads():

@@ -7,7 +7,6 @@ The models come from `make models` (build/kws/); KWS_MODEL_DIR points elsewhere.
 
 import os
 import shutil
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -140,42 +139,6 @@ def test_firmware_fits_the_stm32f407(features, name):
 # ---- bad input: every refusal has a name, and none crashes ----
 
 
-def table_field(buf: bytes, table: int, field: int) -> int | None:
-    """Absolute position of a FlatBuffer table field, or None when it is absent."""
-    vtable = table - struct.unpack_from("<i", buf, table)[0]
-    vt_size = struct.unpack_from("<H", buf, vtable)[0]
-    if 4 + 2 * field >= vt_size:
-        return None
-    off = struct.unpack_from("<H", buf, vtable + 4 + 2 * field)[0]
-    return table + off if off else None
-
-
-def deref(buf: bytes, pos: int) -> int:
-    return pos + struct.unpack_from("<I", buf, pos)[0]
-
-
-def corrupt(model: bytes, how: str) -> bytes:
-    buf = bytearray(model)
-    root = struct.unpack_from("<I", buf, 0)[0]
-    if how == "magic":
-        buf[4:8] = b"TFL2"
-    elif how == "version":
-        struct.pack_into("<I", buf, table_field(buf, root, 0), 2)
-    elif how == "truncated":
-        return bytes(buf[: len(buf) // 2])
-    elif how == "offset":  # the subgraphs vector points past the end of the file
-        struct.pack_into("<I", buf, table_field(buf, root, 2), len(buf))
-    elif how == "operator":  # every operator code becomes MUL (18), which no resolver here registers
-        codes = deref(buf, table_field(buf, root, 1))
-        for i in range(struct.unpack_from("<I", buf, codes)[0]):
-            code = deref(buf, codes + 4 + 4 * i)
-            for field, fmt in ((0, "<b"), (3, "<i")):
-                pos = table_field(buf, code, field)
-                if pos is not None:
-                    struct.pack_into(fmt, buf, pos, 18)
-    return bytes(buf)
-
-
 BAD = {
     "magic": "BAD_MAGIC",
     "version": "SCHEMA_VERSION",
@@ -188,7 +151,7 @@ BAD = {
 @pytest.mark.parametrize("how", BAD)
 def test_bad_model_gets_a_named_error(features, host_tools, tmp_path, how):
     path = tmp_path / f"{how}.tflite"
-    path.write_bytes(corrupt(MODELS["dscnn"].read_bytes(), how))
+    path.write_bytes(fw.corrupt_model(MODELS["dscnn"].read_bytes(), how))
     run = fw.run_host(path, features[:1], "reference", asan=True)
     out = fw.parse(run.text)
     assert out.error.startswith(f"error {BAD[how]}"), run.text
@@ -210,7 +173,7 @@ def test_errors_reach_the_uart_in_qemu(features, tmp_path):
     need_tool("arm-none-eabi-gcc")
     need_tool("qemu-system-arm")
     bad = tmp_path / "kws_bad_operator.tflite"
-    bad.write_bytes(corrupt(MODELS["dscnn"].read_bytes(), "operator"))
+    bad.write_bytes(fw.corrupt_model(MODELS["dscnn"].read_bytes(), "operator"))
     run = fw.run_qemu(fw.build_elf(bad, TEST_SET, 0, 1, "reference"), timeout=60)
     assert "error UNSUPPORTED_OP op 0 code 18" in run.text and fw.STATUS[run.returncode] == "UNSUPPORTED_OP"
     run = fw.run_qemu(fw.build_elf(MODELS["cnn"], TEST_SET, 0, 1, "optimized", arena=8192), timeout=60)

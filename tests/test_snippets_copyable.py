@@ -14,8 +14,9 @@ SNIPPETS = sorted(
 @pytest.mark.parametrize("path", SNIPPETS, ids=[p.stem for p in SNIPPETS])
 def test_snippet_imports_alone(path, tmp_path):
     (tmp_path / path.name).write_bytes(path.read_bytes())
-    # -I: isolated mode, so neither the project nor an installed `snippets` package can leak in.
+    # -I: isolated mode (no PYTHONPATH, no cwd on sys.path), then only the empty folder is added back.
     code = (
+        "import sys; sys.path.insert(0, '.')\n"
         f"import {path.stem} as m\n"
         "assert m.__doc__ and len(m.__doc__.strip()) > 40, 'snippet needs a docstring'\n"
         "check = getattr(m, '_self_check', None)\n"

@@ -49,7 +49,7 @@ def features():
     from snippets import kws_data, mfcc
 
     utterances, labels, voices = load_audio()
-    clips_train, y_train = kws_data.make_clips(utterances, labels, voices, test=False, copies=2, seed=SEED + 1)
+    clips_train, y_train = kws_data.make_clips(utterances, labels, voices, test=False, copies=3, seed=SEED + 1)
     clips_test, y_test = kws_data.make_clips(utterances, labels, voices, test=True, copies=1, seed=SEED + 2)
     f_train = np.concatenate([mfcc.mfcc(c) for c in np.array_split(clips_train, 16)])
     f_test = mfcc.mfcc(clips_test)

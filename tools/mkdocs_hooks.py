@@ -2,7 +2,8 @@
 
 - publishes lessons/*.ipynb (outside docs_dir) and builds the whole navigation from the files that exist:
   a new lesson, recipe or page appears without editing mkdocs.yml;
-- fills in the markers {{ tested_with }}, {{ lesson_table }}, {{ recipe_table }}, {{ snippet_reference }};
+- fills in the markers {{ tested_with }}, {{ lesson_table }}, {{ recipe_table }}, {{ snippet_reference }},
+  {{ readme_commands }};
 - expands `--8<-- "snippets/x.py:name"` to that function's source; closes every recipe with its lesson
   link and the versions it was tested with (from its front matter);
 - gives every lesson page a line with its download link and how long it runs (build/lesson_times.json);
@@ -214,6 +215,20 @@ def recipe_table(page, files) -> str:
     return "| topic | recipe |\n|---|---|\n" + "\n".join(row for _, row in sorted(rows))
 
 
+def readme_commands() -> str:
+    """The README's first ```bash block (its "two commands"), so the home page cannot drift from it."""
+    readme = ROOT / "README.md"
+    m = (
+        re.search(r"^```bash\n.*?^```$", readme.read_text(encoding="utf-8"), re.M | re.S)
+        if readme.exists()
+        else None
+    )
+    if m is None:
+        log.warning("README.md has no ```bash block for the home page's commands")
+        return ""
+    return m.group(0)
+
+
 def snippet_reference() -> str:
     """One mkdocstrings block per snippets/*.py module: a new snippet file appears by itself."""
     blocks = []
@@ -314,6 +329,7 @@ def on_page_markdown(markdown, page, config, files):
         "{{ lesson_table }}": lambda: lesson_table(page),
         "{{ recipe_table }}": lambda: recipe_table(page, files),
         "{{ snippet_reference }}": snippet_reference,
+        "{{ readme_commands }}": readme_commands,
     }
     for mark, make in replacements.items():
         if mark in markdown:

@@ -12,6 +12,7 @@ Needs: numpy, tflite-micro (the oracle), make, arm-none-eabi-gcc, qemu-system-ar
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -237,3 +238,40 @@ def layer_table(m: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def table_field(buf: bytes, table: int, field: int) -> int | None:
+    """Absolute position of a FlatBuffer table field, or None when it is absent."""
+    vtable = table - struct.unpack_from("<i", buf, table)[0]
+    vt_size = struct.unpack_from("<H", buf, vtable)[0]
+    if 4 + 2 * field >= vt_size:
+        return None
+    off = struct.unpack_from("<H", buf, vtable + 4 + 2 * field)[0]
+    return table + off if off else None
+
+
+def deref(buf: bytes, pos: int) -> int:
+    return pos + struct.unpack_from("<I", buf, pos)[0]
+
+
+def corrupt_model(model: bytes, how: str) -> bytes:
+    """A broken copy of a .tflite: magic, version, truncated, offset (out of bounds) or operator (MUL)."""
+    buf = bytearray(model)
+    root = struct.unpack_from("<I", buf, 0)[0]
+    if how == "magic":
+        buf[4:8] = b"TFL2"
+    elif how == "version":
+        struct.pack_into("<I", buf, table_field(buf, root, 0), 2)
+    elif how == "truncated":
+        return bytes(buf[: len(buf) // 2])
+    elif how == "offset":  # the subgraphs vector points past the end of the file
+        struct.pack_into("<I", buf, table_field(buf, root, 2), len(buf))
+    elif how == "operator":  # every operator code becomes MUL (18), which no resolver here registers
+        codes = deref(buf, table_field(buf, root, 1))
+        for i in range(struct.unpack_from("<I", buf, codes)[0]):
+            code = deref(buf, codes + 4 + 4 * i)
+            for field, fmt in ((0, "<b"), (3, "<i")):
+                pos = table_field(buf, code, field)
+                if pos is not None:
+                    struct.pack_into(fmt, buf, pos, 18)
+    return bytes(buf)

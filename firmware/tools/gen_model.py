@@ -32,7 +32,7 @@ def c_bytes(name: str, data: bytes) -> str:
 def pack_conv_weights(w: np.ndarray) -> np.ndarray:
     """w: (O, K) int8 -> int16 in the optimised kernel's order: channel pairs, quads of 4 taps interleaved."""
     o, k = w.shape
-    kq, o2 = -(-k // 4) * 4, -(-o // 2) * 2
+    kq, o2 = -(-k // 8) * 8, -(-o // 2) * 2  # taps padded to a multiple of 8: the kernel unrolls by 2 quads
     padded = np.zeros((o2, kq), np.int16)
     padded[:o, :k] = w
     # inside each quad of taps the kernel's order is (t0, t2, t1, t3): what SXTB16 produces
@@ -42,7 +42,8 @@ def pack_conv_weights(w: np.ndarray) -> np.ndarray:
 
 
 def packed_weights(model_bytes: bytes) -> dict[int, np.ndarray]:
-    """Filter tensor index -> packed int16 weights, for CONV_2D and for DEPTHWISE_CONV_2D on 1 channel."""
+    """Filter tensor index -> packed int16 weights, for CONV_2D and for DEPTHWISE_CONV_2D on 1 channel
+    (see kernels/optimized/conv.c: conv_packed and depthwise_1ch)."""
     m = runtime.schema_fb.ModelT.InitFromPackedBuf(model_bytes, 0)
     sg = m.subgraphs[0]
     out = {}
@@ -55,8 +56,11 @@ def packed_weights(model_bytes: bytes) -> dict[int, np.ndarray]:
         w = np.frombuffer(bytes(m.buffers[f.buffer].data), np.int8).reshape(list(f.shape))
         if code == CONV_2D:
             out[int(op.inputs[1])] = pack_conv_weights(w.reshape(w.shape[0], -1))
-        elif x.shape[-1] == 1:  # a depthwise conv on one input channel is a plain conv with O filters
-            out[int(op.inputs[1])] = pack_conv_weights(w.reshape(-1, w.shape[-1]).T)
+        elif x.shape[-1] == 1:  # depthwise on one input channel: per output channel, int16 tap pairs
+            taps = w.reshape(-1, w.shape[-1]).T  # (O, KH*KW)
+            padded = np.zeros((taps.shape[0], taps.shape[1] + taps.shape[1] % 2), np.int16)
+            padded[:, : taps.shape[1]] = taps
+            out[int(op.inputs[1])] = padded.reshape(-1)
     return out
 
 

@@ -10,8 +10,10 @@
 #include "../kernels.h"
 #include "simd.h"
 
+/* Taps are padded to a multiple of 8 (an even number of quads: the inner loop is unrolled twice). */
+static int quads_of(int taps) { return (taps + 7) / 8 * 2; }
 /* Column buffer for two pixels: quads x 2 pixels x 4 taps x int16. */
-static uint32_t column_bytes(int taps) { return (uint32_t)((taps + 3) / 4) * 16u; }
+static uint32_t column_bytes(int taps) { return (uint32_t)quads_of(taps) * 16u; }
 
 static const uint8_t quad_order[4] = {0, 2, 1, 3}; /* position of tap t inside its quad */
 
@@ -56,13 +58,13 @@ static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, i
 }
 
 /* s[0] += px0.ch0, s[1] += px0.ch1, s[2] += px1.ch0, s[3] += px1.ch1 over `quads` quads of taps.
- * Per quad: one LDM (both pixels), two LDRD (both channels), eight SMLAD: 16 MACs in 13 instructions
- * with the loop. Registers are pinned because LDM loads in register-number order. */
+ * Per quad: one LDM (both pixels), two LDRD (both channels), eight SMLAD: 16 MACs in 11 instructions,
+ * plus 2 for the loop every two quads. Registers are pinned because LDM loads in register-number order. */
 __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t *w, int quads, int32_t *s) {
 #if KWS_DSP
   register const int16_t *rc __asm("r0") = col;
   register const int16_t *rw __asm("r1") = w;
-  register int rn __asm("r2") = quads;
+  register int rn __asm("r2") = quads / 2;
   register int32_t s0 __asm("r3") = s[0];
   register int32_t s1 __asm("r12") = s[1];
   register int32_t s2 __asm("r10") = s[2];
@@ -71,6 +73,18 @@ __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t 
   register uint32_t y0 __asm("r9"), y1 __asm("lr");
   __asm volatile(
       "1:\n\t"
+      "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t" /* pixel 0 taps (0,2)(1,3), pixel 1 the same */
+      "ldrd %[y0], %[y1], [%[w]], #8\n\t"             /* channel 0 */
+      "smlad %[s0], %[x0], %[y0], %[s0]\n\t"
+      "smlad %[s0], %[x1], %[y1], %[s0]\n\t"
+      "smlad %[s2], %[x2], %[y0], %[s2]\n\t"
+      "smlad %[s2], %[x3], %[y1], %[s2]\n\t"
+      "ldrd %[y0], %[y1], [%[w]], #8\n\t" /* channel 1 */
+      "smlad %[s1], %[x0], %[y0], %[s1]\n\t"
+      "smlad %[s1], %[x1], %[y1], %[s1]\n\t"
+      "smlad %[s3], %[x2], %[y0], %[s3]\n\t"
+      "smlad %[s3], %[x3], %[y1], %[s3]\n\t"
+      /* the same again: the loop runs over pairs of quads (taps padded to multiples of 8) */
       "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t" /* pixel 0 taps (0,2)(1,3), pixel 1 the same */
       "ldrd %[y0], %[y1], [%[w]], #8\n\t"             /* channel 0 */
       "smlad %[s0], %[x0], %[y0], %[s0]\n\t"
@@ -102,6 +116,24 @@ __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t 
 #endif
 }
 
+/* Per output channel, everything its requantisation needs, side by side (computed once per Eval). */
+typedef struct {
+  int32_t bias, multiplier;
+  uint32_t rq_bias;
+  int32_t right_shift;
+} channel_t;
+
+static void fill_channels(channel_t *ch, const op_t *op, const int32_t *bias, int n, int32_t zp) {
+  for (int c = 0; c < n; ++c) {
+    const int r = -op->shifts[c];
+    ch[c] = (channel_t){bias ? bias[c] : 0, op->multipliers[c], requant_bias(r, zp), r};
+  }
+}
+
+static inline int8_t output_of(int32_t acc, const channel_t *c, int32_t lo, int32_t hi) {
+  return (int8_t)clamp_i32(requant_fast(acc, c->multiplier, c->right_shift, c->rq_bias), lo, hi);
+}
+
 /* The shared core: in_c input channels, filter f_h x f_w, out_c output channels, packed int16 weights. */
 static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, int f_w) {
   const tensor_t *in = op_in(it, op, 0), *b = op_in(it, op, 2), *out = op_out(it, op);
@@ -109,32 +141,92 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
   const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
   int8_t *output = (int8_t *)out->data;
   const int in_h = DIM(in, 1), in_w = DIM(in, 2), out_w = DIM(out, 2), out_c = DIM(out, 3);
-  const int k_quads = (f_h * f_w * in_c + 3) / 4, pixels = DIM(out, 1) * out_w;
+  const int k_quads = quads_of(f_h * f_w * in_c), pixels = DIM(out, 1) * out_w;
   const int32_t input_offset = -in->zero_point, zp = out->zero_point;
   int16_t *col = (int16_t *)(void *)op->scratch;
-  uint32_t *rq_bias = (uint32_t *)(void *)(op->scratch + column_bytes(f_h * f_w * in_c));
-  for (int oc = 0; oc < out_c; ++oc) rq_bias[oc] = requant_bias(-op->shifts[oc], zp);
+  channel_t *ch = (channel_t *)(void *)(op->scratch + column_bytes(f_h * f_w * in_c));
+  fill_channels(ch, op, bias, out_c, out->zero_point);
   const int32_t lo = op->act_min, hi = op->act_max;
+  (void)zp;
   for (int batch = 0; batch < DIM(in, 0); ++batch, input += in_h * in_w * in_c, output += pixels * out_c) {
     for (int p = 0; p < pixels; p += 2) {
-      const int second = p + 1 < pixels; /* an odd last pixel is computed twice, stored once */
-      const int p1 = second ? p + 1 : p;
+      const int p1 = p + 1 < pixels ? p + 1 : p; /* an odd last pixel is computed twice, stored once */
       im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p / out_w, p % out_w, col, 0, k_quads);
       im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p1 / out_w, p1 % out_w, col, 1, k_quads);
       const int16_t *w = (const int16_t *)op->packed_weights;
       int8_t *o0 = output + p * out_c, *o1 = output + p1 * out_c;
-      for (int oc = 0; oc < out_c; oc += 2, w += k_quads * 8) {
-        const int oc1 = oc + 1 < out_c ? oc + 1 : oc; /* an odd last channel pairs with zero weights */
-        int32_t s[4] = {bias ? bias[oc] : 0, bias ? bias[oc1] : 0, 0, 0};
-        s[2] = s[0], s[3] = s[1];
+      const int pairs = out_c / 2;
+      for (int k = 0; k < pairs; ++k, w += k_quads * 8) {
+        const channel_t *c = ch + 2 * k;
+        int32_t s[4] = {c[0].bias, c[1].bias, c[0].bias, c[1].bias};
         dot_2x2(col, w, k_quads, s);
-        const int r0 = -op->shifts[oc], r1 = -op->shifts[oc1];
-        const int32_t m0 = op->multipliers[oc], m1 = op->multipliers[oc1];
-        o1[oc] = (int8_t)clamp_i32(requant_fast(s[2], m0, r0, rq_bias[oc]), lo, hi); /* o1 first: o1 == o0 */
-        o0[oc] = (int8_t)clamp_i32(requant_fast(s[0], m0, r0, rq_bias[oc]), lo, hi); /* for an odd last pixel */
-        if (oc + 1 < out_c) {
-          o1[oc1] = (int8_t)clamp_i32(requant_fast(s[3], m1, r1, rq_bias[oc1]), lo, hi);
-          o0[oc1] = (int8_t)clamp_i32(requant_fast(s[1], m1, r1, rq_bias[oc1]), lo, hi);
+        o1[2 * k] = output_of(s[2], c, lo, hi); /* o1 first: for an odd last pixel o1 == o0 */
+        o1[2 * k + 1] = output_of(s[3], c + 1, lo, hi);
+        o0[2 * k] = output_of(s[0], c, lo, hi);
+        o0[2 * k + 1] = output_of(s[1], c + 1, lo, hi);
+      }
+      if (out_c & 1) { /* an odd last channel: its weights are paired with zeros */
+        const channel_t *c = ch + out_c - 1;
+        int32_t s[4] = {c->bias, 0, c->bias, 0};
+        dot_2x2(col, w, k_quads, s);
+        o1[out_c - 1] = output_of(s[2], c, lo, hi);
+        o0[out_c - 1] = output_of(s[0], c, lo, hi);
+      }
+    }
+  }
+}
+
+/* One input channel (a converted KWS CNN's first layer: depth multiplier = output channels). Per pixel the
+ * taps are widened once into int16 pairs (x - zp); the weights were widened at build time to int16 pairs
+ * per output channel, so each output is a short run of SMLADs on registers. */
+/* All output channels of one pixel for a 3x3 filter: the five tap pairs stay in registers. */
+__attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint32_t *w, const channel_t *ch,
+                                                   int8_t *o, int n, int32_t lo, int32_t hi) {
+  const uint32_t t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4];
+  for (int8_t *end = o + n; o < end; ++ch, w += 5) {
+    int32_t acc = smlad(t0, w[0], ch->bias);
+    acc = smlad(t1, w[1], acc);
+    acc = smlad(t2, w[2], acc);
+    acc = smlad(t3, w[3], acc);
+    acc = smlad(t4, w[4], acc);
+    *o++ = (int8_t)clamp_i32(requant_fast(acc, ch->multiplier, ch->right_shift, ch->rq_bias), lo, hi);
+  }
+}
+
+static void depthwise_1ch(const interp_t *it, const op_t *op, uint8_t *scratch) {
+  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
+  const int8_t *input = (const int8_t *)in->data;
+  const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
+  int8_t *output = (int8_t *)out->data;
+  const int in_h = DIM(in, 1), in_w = DIM(in, 2), f_h = DIM(f, 1), f_w = DIM(f, 2);
+  const int out_h = DIM(out, 1), out_w = DIM(out, 2), out_c = DIM(out, 3), pairs = (f_h * f_w + 1) / 2;
+  const int32_t input_offset = -in->zero_point, lo = op->act_min, hi = op->act_max;
+  const uint32_t *weights = (const uint32_t *)op->packed_weights;
+  channel_t *ch = (channel_t *)(void *)scratch;
+  int16_t *taps = (int16_t *)(void *)(ch + out_c);
+  fill_channels(ch, op, bias, out_c, out->zero_point);
+  taps[2 * pairs - 1] = 0;
+  for (int batch = 0; batch < DIM(in, 0); ++batch, input += in_h * in_w) {
+    for (int oy = 0; oy < out_h; ++oy) {
+      for (int ox = 0; ox < out_w; ++ox) {
+        const int y0 = oy * op->stride_h - op->pad_h, x0 = ox * op->stride_w - op->pad_w;
+        for (int ky = 0, k = 0; ky < f_h; ++ky) {
+          const int iy = y0 + op->dilation_h * ky;
+          for (int kx = 0; kx < f_w; ++kx, ++k) {
+            const int ix = x0 + op->dilation_w * kx;
+            taps[k] = (int16_t)(iy >= 0 && iy < in_h && ix >= 0 && ix < in_w ? input[iy * in_w + ix] + input_offset : 0);
+          }
+        }
+        int8_t *o = output + ((batch * out_h + oy) * out_w + ox) * out_c;
+        if (pairs == 5) {
+          channels_3x3((const uint32_t *)(void *)taps, weights, ch, o, out_c, lo, hi);
+          continue;
+        }
+        const uint32_t *w = weights;
+        for (int oc = 0; oc < out_c; ++oc, w += pairs) {
+          int32_t acc = ch[oc].bias;
+          for (int j = 0; j < pairs; ++j) acc = smlad(load32(taps + 2 * j), w[j], acc);
+          o[oc] = (int8_t)clamp_i32(requant_fast(acc, ch[oc].multiplier, ch[oc].right_shift, ch[oc].rq_bias), lo, hi);
         }
       }
     }
@@ -144,9 +236,9 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
 int opt_prepare_conv(interp_t *it, op_t *op) {
   int s = prepare_conv(it, op);
   const tensor_t *f = op_in(it, op, 1);
-  /* scratch: the column buffer, then one requantisation constant per output channel */
+  /* scratch: the column buffer, then the requantisation constants of each output channel */
   if (s == KWS_OK && op->packed_weights && all_right_shifts(op, DIM(f, 0)))
-    op->scratch_bytes = column_bytes(DIM(f, 1) * DIM(f, 2) * DIM(f, 3)) + 4u * (uint32_t)DIM(f, 0);
+    op->scratch_bytes = column_bytes(DIM(f, 1) * DIM(f, 2) * DIM(f, 3)) + sizeof(channel_t) * (uint32_t)DIM(f, 0);
   return s;
 }
 
@@ -156,23 +248,73 @@ void opt_conv(const interp_t *it, const op_t *op) {
   conv_packed(it, op, DIM(f, 3), DIM(f, 1), DIM(f, 2));
 }
 
-/* DEPTHWISE_CONV_2D: on one input channel (the first layer of a converted KWS CNN) it is the conv above;
- * otherwise a per-pixel loop that keeps all channel sums in the scratch buffer and requantises fast. */
+/* DEPTHWISE_CONV_2D: one input channel (depthwise_1ch), four channels per word (depthwise_4ch), or a
+ * per-pixel loop that keeps all channel sums in the scratch buffer and requantises fast. */
 int opt_prepare_depthwise(interp_t *it, op_t *op) {
   int s = prepare_depthwise(it, op);
   if (s != KWS_OK) return s;
-  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1);
+  const tensor_t *f = op_in(it, op, 1);
   if (!all_right_shifts(op, DIM(f, 3))) return s; /* scratch_bytes 0: the reference loops */
-  if (DIM(in, 3) == 1 && op->packed_weights) op->scratch_bytes = column_bytes(DIM(f, 1) * DIM(f, 2));
-  else op->scratch_bytes = 0;
-  op->scratch_bytes += 8u * (uint32_t)DIM(f, 3); /* per channel: a sum and a requantisation constant */
+  /* per channel: 16 bytes of constants (or a sum and a constant); then one pixel's int16 taps */
+  op->scratch_bytes = 16u * (uint32_t)DIM(f, 3) + 4u * (uint32_t)((DIM(f, 1) * DIM(f, 2) + 1) / 2);
   return s;
+}
+
+/* Depth multiplier 1, channels a multiple of 4: four channels per word. SXTB16 splits input and weight
+ * words into channels (0,2) and (1,3); SMLABB/SMLATT multiply-accumulate the bottom and top halves. */
+static void depthwise_4ch(const interp_t *it, const op_t *op, const uint32_t *rq_bias) {
+  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
+  const int8_t *input = (const int8_t *)in->data, *filter = (const int8_t *)f->data;
+  const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
+  int8_t *output = (int8_t *)out->data;
+  const int in_h = DIM(in, 1), in_w = DIM(in, 2), ch = DIM(in, 3), f_h = DIM(f, 1), f_w = DIM(f, 2);
+  const int out_h = DIM(out, 1), out_w = DIM(out, 2);
+  const uint32_t offset2 = ((uint32_t)(-in->zero_point) & 0xffff) * 0x10001u;
+  const int32_t lo = op->act_min, hi = op->act_max;
+  for (int batch = 0; batch < DIM(in, 0); ++batch) {
+    for (int oy = 0; oy < out_h; ++oy) {
+      for (int ox = 0; ox < out_w; ++ox) {
+        const int y0 = oy * op->stride_h - op->pad_h, x0 = ox * op->stride_w - op->pad_w;
+        int8_t *o = output + ((batch * out_h + oy) * out_w + ox) * ch;
+        /* the taps inside the image, found once per pixel (padding contributes nothing) */
+        int ky0 = 0, ky1 = f_h, kx0 = 0, kx1 = f_w;
+        while (ky0 < f_h && y0 + op->dilation_h * ky0 < 0) ++ky0;
+        while (ky1 > ky0 && y0 + op->dilation_h * (ky1 - 1) >= in_h) --ky1;
+        while (kx0 < f_w && x0 + op->dilation_w * kx0 < 0) ++kx0;
+        while (kx1 > kx0 && x0 + op->dilation_w * (kx1 - 1) >= in_w) --kx1;
+        const int x_step = op->dilation_w * ch, y_step = op->dilation_h * in_w * ch;
+        const int8_t *x_first = input + ((batch * in_h + y0 + op->dilation_h * ky0) * in_w + x0 + op->dilation_w * kx0) * ch;
+        const int8_t *w_first = filter + (ky0 * f_w + kx0) * ch;
+        for (int c = 0; c < ch; c += 4) {
+          int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          const int8_t *xr = x_first + c, *wr = w_first + c;
+          for (int ky = ky0; ky < ky1; ++ky, xr += y_step, wr += f_w * ch) {
+            const int8_t *xp = xr, *wp = wr;
+            for (int kx = kx0; kx < kx1; ++kx, xp += x_step, wp += ch) {
+              const uint32_t xw = load32(xp), ww = load32(wp);
+              const uint32_t x02 = sadd16(sxtb16(xw), offset2), x13 = sadd16(sxtb16_ror8(xw), offset2);
+              const uint32_t w02 = sxtb16(ww), w13 = sxtb16_ror8(ww);
+              s0 = smlabb(x02, w02, s0);
+              s2 = smlatt(x02, w02, s2);
+              s1 = smlabb(x13, w13, s1);
+              s3 = smlatt(x13, w13, s3);
+            }
+          }
+          const int32_t sums[4] = {s0, s1, s2, s3};
+          for (int k = 0; k < 4; ++k) {
+            const int oc = c + k;
+            const int32_t acc = wrap_add32(sums[k], bias ? bias[oc] : 0);
+            o[oc] = (int8_t)clamp_i32(requant_fast(acc, op->multipliers[oc], -op->shifts[oc], rq_bias[oc]), lo, hi);
+          }
+        }
+      }
+    }
+  }
 }
 
 void opt_depthwise(const interp_t *it, const op_t *op) {
   const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
   if (!op->scratch_bytes) { ref_depthwise(it, op); return; }
-  if (DIM(in, 3) == 1 && op->packed_weights) { conv_packed(it, op, 1, DIM(f, 1), DIM(f, 2)); return; }
   const int8_t *input = (const int8_t *)in->data, *filter = (const int8_t *)f->data;
   const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
   int8_t *output = (int8_t *)out->data;
@@ -182,6 +324,8 @@ void opt_depthwise(const interp_t *it, const op_t *op) {
   int32_t *acc = (int32_t *)(void *)op->scratch;
   uint32_t *rq_bias = (uint32_t *)(acc + out_c);
   for (int oc = 0; oc < out_c; ++oc) rq_bias[oc] = requant_bias(-op->shifts[oc], zp);
+  if (in_c == 1 && op->packed_weights) { depthwise_1ch(it, op, op->scratch); return; }
+  if (dm == 1 && (in_c & 3) == 0) { depthwise_4ch(it, op, rq_bias); return; }
   for (int batch = 0; batch < DIM(in, 0); ++batch) {
     for (int oy = 0; oy < out_h; ++oy) {
       for (int ox = 0; ox < out_w; ++ox) {

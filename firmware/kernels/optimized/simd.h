@@ -17,6 +17,8 @@ static inline uint32_t sxtb16_ror8(uint32_t x) {
   return r;
 }
 static inline uint32_t sadd16(uint32_t a, uint32_t b) { return __sadd16(a, b); }
+static inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 #else
 #define KWS_DSP 0
 static inline int32_t smlad(uint32_t a, uint32_t b, int32_t acc) {
@@ -28,6 +30,12 @@ static inline uint32_t sxtb16(uint32_t x) {
   return (uint32_t)(uint16_t)(int16_t)(int8_t)(x & 0xff) | ((uint32_t)(uint16_t)(int16_t)(int8_t)(x >> 16) << 16);
 }
 static inline uint32_t sxtb16_ror8(uint32_t x) { return sxtb16((x >> 8) | (x << 24)); }
+static inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xffff) * (int16_t)(b & 0xffff)));
+}
+static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16)));
+}
 static inline uint32_t sadd16(uint32_t a, uint32_t b) {
   return (uint32_t)(uint16_t)((a & 0xffff) + (b & 0xffff)) | ((uint32_t)(uint16_t)((a >> 16) + (b >> 16)) << 16);
 }
