@@ -48,6 +48,7 @@ class StreamingMeanStd:
         return self
 
     def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std), each a float64 tensor with one value per channel."""
         if self.count == 0:
             raise ValueError("no data seen: call update() with at least one batch")
         mean_d = self.sum / self.count
@@ -82,4 +83,6 @@ def tsn_sample_indices(num_frames: int, num_segments: int, *, train: bool, gener
 def _self_check():
     assert tsn_sample_indices(10, 5, train=False) == [1, 3, 5, 7, 9]
     mean, std = StreamingMeanStd().update(torch.ones(2, 3, 4)).result()
-    assert torch.allclose(mean, torch.ones(3)) and torch.allclose(std, torch.zeros(3))
+    assert torch.equal(mean, torch.ones(3, dtype=torch.float64)) and torch.equal(
+        std, torch.zeros(3, dtype=torch.float64)
+    )

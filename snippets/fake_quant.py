@@ -30,7 +30,7 @@ def fake_quantize_weight(weight: torch.Tensor, bits: int = 8) -> torch.Tensor:
 
 
 class FakeQuantConv(nn.Module):
-    """A conv whose input passes uint8 fake quantisation and whose weight passes int-`bits` fake quantisation."""
+    """A conv whose input passes uint8 fake quantisation and whose weight int-`bits` fake quantisation."""
 
     def __init__(self, conv: nn.Conv2d, weight_bits: int = 8, momentum: float = 0.1):
         super().__init__()

@@ -42,10 +42,11 @@ def speak(word: str, voice: str, speed: int = 160, pitch: int = 50) -> np.ndarra
     """One utterance as float32 samples at 16 kHz in [-1, 1], trimmed of leading/trailing silence."""
     if shutil.which("espeak-ng") is None:
         raise FileNotFoundError("espeak-ng is not on PATH: install the Debian package espeak-ng")
-    wav = subprocess.run(
+    result = subprocess.run(
         ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", word],
         capture_output=True, check=True,
-    ).stdout  # fmt: skip
+    )  # fmt: skip
+    wav = result.stdout
     if wav[:4] != b"RIFF":
         raise ValueError(f"espeak-ng returned no WAV for voice {voice!r}: {wav[:60]!r}")
     pcm = np.frombuffer(wav[44:], dtype="<i2").astype(np.float32) / 32768.0  # 22050 Hz mono

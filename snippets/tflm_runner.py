@@ -66,8 +66,9 @@ def run_tflm(model, inputs, arena_size=DEFAULT_ARENA) -> np.ndarray:
     interp = interpreter(model, arena_size)
     details = interp.get_input_details(0)
     inputs = np.asarray(inputs)
-    if inputs.dtype != details["dtype"] or tuple(inputs.shape[1:]) != tuple(details["shape"][1:]):
-        raise ValueError(f"inputs must be {details['dtype'].__name__} (N, {tuple(details['shape'][1:])}), "
+    sample_shape = tuple(int(d) for d in details["shape"][1:])
+    if inputs.dtype != details["dtype"] or tuple(inputs.shape[1:]) != sample_shape:
+        raise ValueError(f"inputs must be {details['dtype'].__name__} (N, {sample_shape}), "
                          f"got {inputs.dtype} {inputs.shape}")  # fmt: skip
     outputs = []
     for x in inputs:

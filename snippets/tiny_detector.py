@@ -161,10 +161,16 @@ class TinyDetector(nn.Module):
         return cls, boxes
 
 
-def fit(
-    net, X, gt_boxes, gt_labels, gt_mask, loss_fn, num_epochs=NUM_EPOCHS, lr=LR, batch_size=BATCH_SIZE, seed=0
-):
-    """Train with AdamW + one-cycle LR and random horizontal flips; returns the loss of each epoch."""
+NECK_OUTPUTS = ("top_down", "bottom_up")  # the modules whose outputs feed the heads (strides 8 and 16)
+
+
+def fit(net, X, gt_boxes, gt_labels, gt_mask, loss_fn, num_epochs=NUM_EPOCHS, lr=LR, batch_size=BATCH_SIZE,
+        seed=0, teacher=None, feature_loss=None, feature_weight=1.0):  # fmt: skip
+    """Train with AdamW + one-cycle LR and random horizontal flips; returns the loss of each epoch.
+
+    With a teacher, feature_weight * feature_loss(student, teacher) on every neck output is added
+    (feature distillation); the teacher stays frozen in eval mode.
+    """
     if not (len(X) == len(gt_boxes) == len(gt_labels) == len(gt_mask)):
         raise ValueError(f"X and targets must have one row per image, got {len(X)}, {len(gt_boxes)}, "
                          f"{len(gt_labels)}, {len(gt_mask)}")  # fmt: skip
@@ -173,7 +179,15 @@ def fit(
     steps = num_epochs * ((len(X) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
     size = X.shape[-1]
-    history = []
+    history, feats, handles = [], {}, []
+    if teacher is not None:
+        if feature_loss is None:
+            raise ValueError("a teacher needs a feature_loss(student_features, teacher_features)")
+        teacher.eval()
+        for role, model in (("student", net), ("teacher", teacher)):
+            for name in NECK_OUTPUTS:
+                hook = lambda m, i, out, key=(role, name): feats.__setitem__(key, out)  # noqa: E731
+                handles.append(getattr(model, name).register_forward_hook(hook))
     net.train()
     for _ in range(num_epochs):
         order, total = torch.randperm(len(X), generator=generator), 0.0
@@ -185,12 +199,19 @@ def fit(
                                        size - boxes[flip][..., 0], boxes[flip][..., 3]], -1)  # fmt: skip
             cls, pred = net(xb)
             loss = loss_fn(cls, pred, net.anchors, boxes, gt_labels[idx], gt_mask[idx])
+            if teacher is not None:
+                with torch.no_grad():
+                    teacher(xb)
+                distill = sum(feature_loss(feats["student", n], feats["teacher", n]) for n in NECK_OUTPUTS)
+                loss = loss + feature_weight * distill
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
         history.append(total / len(X))
+    for handle in handles:
+        handle.remove()
     net.eval()
     return history
 

@@ -131,7 +131,7 @@ def test_arena_not_larger_than_tflm(features, name):
 @pytest.mark.parametrize("name", MODELS)
 def test_firmware_fits_the_stm32f407(features, name):
     qemu_outputs(name, "optimized", features)  # builds the images
-    for elf in (fw.gen_dir(MODELS[name], 0, 0).parent).glob("inputs-*/kws_*.elf"):
+    for elf in fw.gen_dir(MODELS[name], 0, 0).parent.glob("inputs-*/kws_*.elf"):
         size = fw.elf_size(elf)
         assert size["flash"] <= fw.FLASH_BYTES and size["ram"] <= fw.RAM_BYTES, f"{elf.name}: {size}"
 

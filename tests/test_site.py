@@ -5,6 +5,7 @@ References are the source files themselves: lessons/*.ipynb, cookbook/recipes/*.
 and the installed package versions.
 """
 
+import ast
 import html
 import importlib.metadata
 import json
@@ -198,17 +199,34 @@ def test_lesson_page_has_outputs_download_and_run_time(site, nb):
                 assert html.escape(first, quote=False) in text or first in html.unescape(text), first
 
 
+INCLUDE = re.compile(r'--8<-- "(snippets/\w+\.py)(?::([\w,]+))?"')
+
+
+def definition_lines(source: str, names: list[str] | None) -> list[str]:
+    """First source line of the named top-level definitions (all of them when names is None)."""
+    lines = source.splitlines()
+    found = {
+        node.name: lines[node.lineno - 1]
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+    }
+    if names is None:
+        return list(found.values())
+    missing = [n for n in names if n not in found]
+    assert not missing, f"no top-level definition {missing}"
+    return [found[n] for n in names]
+
+
 @pytest.mark.parametrize("md", RECIPES, ids=[p.stem for p in RECIPES])
 def test_recipe_includes_tested_snippet_and_links_its_lesson(site, md):
-    source = md.read_text(encoding="utf-8")
-    included = re.findall(r'--8<-- "(snippets/\w+\.py)', source)
-    assert included, f"{md.name} includes no snippet file"
-    built = html.unescape(re.sub(r"<[^>]+>", "", (site / "recipes" / md.stem / "index.html").read_text()))
-    for name in included:
-        snippet = (ROOT / name).read_text()
-        first_def = re.search(r"^(?:def|class) \w+.*$", snippet, re.M)
-        assert first_def and first_def.group(0) in built, f"{name} is not included in {md.name}"
-    page = (site / "recipes" / md.stem / "index.html").read_text()
+    includes = INCLUDE.findall(md.read_text(encoding="utf-8"))
+    assert includes, f"{md.name} includes no snippet file"
+    page = (site / "recipes" / md.stem / "index.html").read_text(encoding="utf-8")
+    built = html.unescape(re.sub(r"<[^>]+>", "", page))
+    for name, parts in includes:
+        source = (ROOT / name).read_text(encoding="utf-8")
+        for line in definition_lines(source, parts.split(",") if parts else None):
+            assert line in built, f"{name}: {line!r} is not on the page of {md.name}"
     assert re.search(r'href="\.\./\.\./lessons/\d\d_\w+/', page), f"{md.name} links no lesson"
     assert "Tested with" in built
 
@@ -224,6 +242,11 @@ def test_home_page_shows_versions_of_this_environment(site):
     for name in ("torch", "onnx", "onnxruntime"):
         assert f"<td>{importlib.metadata.version(name)}</td>" in text, name
     assert (site / "assets" / "path.svg").exists() and 'src="assets/path.svg"' in text
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = re.search(r"^```bash\n(.*?)^```$", readme, re.M | re.S).group(1)
+    shown = html.unescape(re.sub(r"<[^>]+>", "", text))
+    for line in commands.splitlines():
+        assert line in shown, f"the README's command {line!r} is not on the home page"
 
 
 @pytest.fixture(scope="module")

@@ -171,7 +171,11 @@ def build_nav(files) -> list:
             log.warning("%s: front matter 'topic: %s' is not one of %s", f.src_uri, topic, TOPICS)
             topic = TOPICS[-1]
         by_topic[topic].append({recipe_title(Path(f.abs_src_path)): take(f.src_uri)})
-    recipes += [{topic: entries} for topic, entries in by_topic.items() if entries]
+    recipes += [  # alphabetical within a topic, like the table on the cookbook's index page
+        {topic: sorted(entries, key=lambda entry: next(iter(entry)).lower())}
+        for topic, entries in by_topic.items()
+        if entries
+    ]
     if recipes:
         nav.append({"Cookbook": recipes})
 
@@ -200,19 +204,21 @@ def lesson_table(page) -> str:
 
 
 def recipe_table(page, files) -> str:
+    """Every recipe with its topic and the lesson that teaches it, in the navigation's order."""
     rows = []
     for f in recipe_files(files):
         if f.src_uri == "recipes/index.md":
             continue
-        meta = front_matter(Path(f.abs_src_path))
+        meta, title = front_matter(Path(f.abs_src_path)), recipe_title(Path(f.abs_src_path))
+        refs = meta.get("lesson", [])
+        lessons = [nb for nb in map(find_lesson, refs if isinstance(refs, list) else [refs]) if nb]
+        taught = ", ".join(f"[{nb.name[:2]}]({relative(page, 'lessons/' + nb.name)})" for nb in lessons)
+        topic = meta.get("topic", "")
+        order = TOPICS.index(topic) if topic in TOPICS else len(TOPICS)
         rows.append(
-            (
-                TOPICS.index(meta["topic"]) if meta.get("topic") in TOPICS else len(TOPICS),
-                f"| {meta.get('topic', '')} | [{recipe_title(Path(f.abs_src_path))}]"
-                f"({relative(page, f.src_uri)}) |",
-            )
+            ((order, title.lower()), f"| {topic} | [{title}]({relative(page, f.src_uri)}) | {taught} |")
         )
-    return "| topic | recipe |\n|---|---|\n" + "\n".join(row for _, row in sorted(rows))
+    return "| topic | recipe | lesson |\n|---|---|---|\n" + "\n".join(row for _, row in sorted(rows))
 
 
 def readme_commands() -> str:

@@ -9,6 +9,7 @@ Used by tests/test_firmware.py, bench/bench_firmware.py and lessons/34_firmware_
 Needs: numpy, tflite-micro (the oracle), make, arm-none-eabi-gcc, qemu-system-arm, a C compiler.
 """
 
+import hashlib
 import os
 import re
 import shutil
@@ -71,16 +72,25 @@ def build_host() -> Path:
     return FIRMWARE / "build" / "host"
 
 
-def gen_dir(model: Path, start: int, count: int) -> Path:
-    return FIRMWARE / "build" / "gen" / Path(model).stem / f"inputs-{start}-{count}"
+def _tag(path) -> str:
+    """Name + content hash: a different file under the same name must not reuse stale C arrays."""
+    return f"{Path(path).stem}-{hashlib.sha1(Path(path).read_bytes()).hexdigest()[:8]}"
+
+
+def gen_dir(model, start: int, count: int, test_set=None) -> Path:
+    """Where the firmware Makefile puts the image for these inputs (see build_elf)."""
+    inputs = f"inputs-{_tag(test_set)}-{start}-{count}" if test_set else f"inputs-{start}-{count}"
+    return FIRMWARE / "build" / "gen" / _tag(model) / inputs
 
 
 def build_elf(model, test_set, start: int, count: int, kernels: str, arena: int = 49152) -> Path:
     """The firmware ELF for `model` with test inputs [start, start + count), one kernel set."""
     model, test_set = Path(model).resolve(), Path(test_set).resolve()
-    elf = gen_dir(model, start, count) / f"kws_{kernels}-{arena}.elf"
+    gen = gen_dir(model, start, count, test_set)
+    elf = gen / f"kws_{kernels}-{arena}.elf"
     target = str(elf.relative_to(FIRMWARE))
-    make(target, MODEL=model, TEST_SET=test_set, START=start, COUNT=count, ARENA=arena)
+    make(target, MODEL=model, TEST_SET=test_set, START=start, COUNT=count, ARENA=arena, NAME=_tag(model),
+         GEN=gen.relative_to(FIRMWARE))  # fmt: skip
     return elf
 
 

@@ -24,24 +24,25 @@ static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, i
   int k = 0;
   if ((in_c & 3) == 0) { /* four channels per word: SXTB16 + SADD16, no per-byte work */
     const uint32_t offset2 = ((uint32_t)input_offset & 0xffff) * 0x10001u;
+    uint32_t *dst = (uint32_t *)(void *)(col + px * 4); /* 4 int16 of this pixel, then 4 of the other */
     for (int ky = 0; ky < f_h; ++ky) {
       const int iy = y0 + op->dilation_h * ky;
       for (int kx = 0; kx < f_w; ++kx) {
         const int ix = x0 + op->dilation_w * kx;
-        const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-        const int8_t *src = input + (iy * in_w + ix) * in_c;
-        for (int c = 0; c < in_c; c += 4, k += 4) {
-          uint32_t *dst = (uint32_t *)(void *)(col + (k >> 2) * 8 + px * 4);
-          if (inside) {
-            uint32_t w = load32(src + c);
+        uint32_t *const stop = dst + in_c; /* in_c taps = in_c / 4 quads of 4 words each */
+        if (iy >= 0 && iy < in_h && ix >= 0 && ix < in_w) {
+          const uint32_t *src = (const uint32_t *)(const void *)(input + (iy * in_w + ix) * in_c);
+          for (; dst < stop; dst += 4) {
+            const uint32_t w = *src++;
             dst[0] = sadd16(sxtb16(w), offset2);      /* t0, t2 */
             dst[1] = sadd16(sxtb16_ror8(w), offset2); /* t1, t3 */
-          } else {
-            dst[0] = dst[1] = 0; /* padding: (x - zp) is 0 there */
           }
+        } else {
+          for (; dst < stop; dst += 4) dst[0] = dst[1] = 0; /* padding: (x - zp) is 0 there */
         }
       }
     }
+    k = f_h * f_w * in_c;
   } else {
     for (int ky = 0; ky < f_h; ++ky) {
       const int iy = y0 + op->dilation_h * ky;
@@ -134,6 +135,106 @@ static inline int8_t output_of(int32_t acc, const channel_t *c, int32_t lo, int3
   return (int8_t)clamp_i32(requant_fast(acc, c->multiplier, c->right_shift, c->rq_bias), lo, hi);
 }
 
+#if KWS_DSP
+/* What the assembly loop over channel pairs reads and advances (offsets are used in the assembly). */
+typedef struct {
+  const int16_t *col; /* 0: column buffer of the pixel pair */
+  int32_t half_quads; /* 4: inner loop count */
+  const channel_t *ch; /* 8: constants of the current channel pair, advanced by 32 bytes */
+  int8_t *o0, *o1;    /* 12, 16: outputs of the two pixels, advanced by 2 */
+  int32_t lo;         /* 20: act_min (act_max is 127: SSAT) */
+  int32_t pairs;      /* 24: channel pairs left */
+} pair_block_t;
+
+/* Requantise sum S of the channel at byte offset C of ch (in register col), store at [O, #K]:
+ * v = (S*M + 2^30) >> 31; out = (v + 2^(r-1) + (zp << r) - (v < 0)) >> r; SSAT 8; max with act_min. */
+#define REQ(S, C, O, K)                                   \
+  "ldr %[x0], [%[col], #" #C "+4]\n\t"                      \
+  "mov %[x1], #0x40000000\n\t"                             \
+  "mov %[x2], #0\n\t"                                      \
+  "smlal %[x1], %[x2], %[" #S "], %[x0]\n\t"               \
+  "lsr %[x1], %[x1], #31\n\t"                              \
+  "orr %[" #S "], %[x1], %[x2], lsl #1\n\t"                \
+  "ldr %[x1], [%[col], #" #C "+8]\n\t"                      \
+  "add %[x1], %[x1], %[" #S "]\n\t"                        \
+  "add %[x1], %[x1], %[" #S "], asr #31\n\t"               \
+  "ldr %[x2], [%[col], #" #C "+12]\n\t"                     \
+  "asr %[x1], %[x1], %[x2]\n\t"                            \
+  "ssat %[x1], #8, %[x1]\n\t"                              \
+  "cmp %[x1], %[n]\n\t"                                    \
+  "it lt\n\t"                                              \
+  "movlt %[x1], %[n]\n\t"                                  \
+  "strb %[x1], [%[" #O "], #" #K "]\n\t"
+
+/* Every channel pair of one pixel pair in one call: the 2x2 SMLAD loop of dot_2x2, then the four
+ * requantisations in registers, so no sums go through memory and no call is made per pair. */
+__attribute__((noinline)) static void conv_pairs_asm(pair_block_t *block, const int16_t *w) {
+  register const int16_t *rc __asm("r0");
+  register const int16_t *rw __asm("r1") = w;
+  register int32_t rn __asm("r2");
+  register int32_t s0 __asm("r3"), s1 __asm("r12"), s2 __asm("r10"), s3 __asm("r11");
+  register uint32_t x0 __asm("r4"), x1 __asm("r5"), x2 __asm("r6"), x3 __asm("r8");
+  register uint32_t y0 __asm("r9"), y1 __asm("lr");
+  register pair_block_t *rp __asm("r7") = block;
+  __asm volatile(
+      "2:\n\t"
+      "ldr %[x0], [%[p], #8]\n\t" /* ch */
+      "ldr %[s0], [%[x0], #0]\n\t"
+      "ldr %[s1], [%[x0], #16]\n\t"
+      "mov %[s2], %[s0]\n\t"
+      "mov %[s3], %[s1]\n\t"
+      "ldr %[col], [%[p], #0]\n\t"
+      "ldr %[n], [%[p], #4]\n\t"
+      "1:\n\t"
+      "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"
+      "ldrd %[y0], %[y1], [%[w]], #8\n\t"
+      "smlad %[s0], %[x0], %[y0], %[s0]\n\t"
+      "smlad %[s0], %[x1], %[y1], %[s0]\n\t"
+      "smlad %[s2], %[x2], %[y0], %[s2]\n\t"
+      "smlad %[s2], %[x3], %[y1], %[s2]\n\t"
+      "ldrd %[y0], %[y1], [%[w]], #8\n\t"
+      "smlad %[s1], %[x0], %[y0], %[s1]\n\t"
+      "smlad %[s1], %[x1], %[y1], %[s1]\n\t"
+      "smlad %[s3], %[x2], %[y0], %[s3]\n\t"
+      "smlad %[s3], %[x3], %[y1], %[s3]\n\t"
+      "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"
+      "ldrd %[y0], %[y1], [%[w]], #8\n\t"
+      "smlad %[s0], %[x0], %[y0], %[s0]\n\t"
+      "smlad %[s0], %[x1], %[y1], %[s0]\n\t"
+      "smlad %[s2], %[x2], %[y0], %[s2]\n\t"
+      "smlad %[s2], %[x3], %[y1], %[s2]\n\t"
+      "ldrd %[y0], %[y1], [%[w]], #8\n\t"
+      "smlad %[s1], %[x0], %[y0], %[s1]\n\t"
+      "smlad %[s1], %[x1], %[y1], %[s1]\n\t"
+      "smlad %[s3], %[x2], %[y0], %[s3]\n\t"
+      "smlad %[s3], %[x3], %[y1], %[s3]\n\t"
+      "subs %[n], %[n], #1\n\t"
+      "bne 1b\n\t"
+      "ldr %[col], [%[p], #8]\n\t"  /* ch */
+      "ldr %[n], [%[p], #20]\n\t"   /* act_min */
+      "ldr %[y0], [%[p], #12]\n\t"  /* o0 */
+      "ldr %[y1], [%[p], #16]\n\t"  /* o1 */
+      REQ(s2, 0, y1, 0) REQ(s3, 16, y1, 1) /* pixel 1 first: for an odd last pixel o1 == o0 */
+      REQ(s0, 0, y0, 0) REQ(s1, 16, y0, 1)
+      "add %[col], %[col], #32\n\t"
+      "str %[col], [%[p], #8]\n\t"
+      "add %[y0], %[y0], #2\n\t"
+      "str %[y0], [%[p], #12]\n\t"
+      "add %[y1], %[y1], #2\n\t"
+      "str %[y1], [%[p], #16]\n\t"
+      "ldr %[x0], [%[p], #24]\n\t"
+      "subs %[x0], %[x0], #1\n\t"
+      "str %[x0], [%[p], #24]\n\t"
+      "bne 2b\n\t"
+      : [col] "=&r"(rc), [w] "+r"(rw), [n] "=&r"(rn), [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2),
+        [s3] "=&r"(s3), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [y0] "=&r"(y0),
+        [y1] "=&r"(y1)
+      : [p] "r"(rp)
+      : "cc", "memory");
+}
+#undef REQ
+#endif
+
 /* The shared core: in_c input channels, filter f_h x f_w, out_c output channels, packed int16 weights. */
 static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, int f_w) {
   const tensor_t *in = op_in(it, op, 0), *b = op_in(it, op, 2), *out = op_out(it, op);
@@ -156,6 +257,13 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
       const int16_t *w = (const int16_t *)op->packed_weights;
       int8_t *o0 = output + p * out_c, *o1 = output + p1 * out_c;
       const int pairs = out_c / 2;
+#if KWS_DSP
+      if (hi == 127 && pairs > 0) { /* all pairs in assembly; an odd last channel below */
+        pair_block_t block = {col, k_quads / 2, ch, o0, o1, lo, pairs};
+        conv_pairs_asm(&block, w);
+        w += pairs * k_quads * 8;
+      } else
+#endif
       for (int k = 0; k < pairs; ++k, w += k_quads * 8) {
         const channel_t *c = ch + 2 * k;
         int32_t s[4] = {c[0].bias, c[1].bias, c[0].bias, c[1].bias};
@@ -179,18 +287,55 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
 /* One input channel (a converted KWS CNN's first layer: depth multiplier = output channels). Per pixel the
  * taps are widened once into int16 pairs (x - zp); the weights were widened at build time to int16 pairs
  * per output channel, so each output is a short run of SMLADs on registers. */
-/* All output channels of one pixel for a 3x3 filter: the five tap pairs stay in registers. */
+/* All output channels of one pixel for a 3x3 filter: the five tap pairs stay in registers. Per channel:
+ * 5 SMLAD on weights loaded two words at a time, the 8-instruction requantisation, SSAT to int8 (the
+ * caller makes sure act_max is 127) and the lower clamp: 28 instructions for 9 MACs and one output. */
 __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint32_t *w, const channel_t *ch,
-                                                   int8_t *o, int n, int32_t lo, int32_t hi) {
+                                                   int8_t *o, int n, int32_t lo) {
+#if KWS_DSP
   const uint32_t t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4];
+  int8_t *end = o + n;
+  int32_t acc, tmp, l64, h64;
+  __asm volatile(
+      "1:\n\t"
+      "ldr %[acc], [%[ch]], #16\n\t" /* bias; the other fields are now at -12, -8, -4 */
+      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
+      "smlad %[acc], %[t0], %[tmp], %[acc]\n\t"
+      "smlad %[acc], %[t1], %[l64], %[acc]\n\t"
+      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
+      "smlad %[acc], %[t2], %[tmp], %[acc]\n\t"
+      "smlad %[acc], %[t3], %[l64], %[acc]\n\t"
+      "ldr %[tmp], [%[w]], #4\n\t"
+      "smlad %[acc], %[t4], %[tmp], %[acc]\n\t"
+      "ldr %[tmp], [%[ch], #-12]\n\t" /* multiplier */
+      "mov %[l64], #0x40000000\n\t"
+      "mov %[h64], #0\n\t"
+      "smlal %[l64], %[h64], %[acc], %[tmp]\n\t" /* acc * M + 2^30 */
+      "lsr %[l64], %[l64], #31\n\t"
+      "orr %[acc], %[l64], %[h64], lsl #1\n\t"    /* v = (acc * M + 2^30) >> 31 */
+      "ldr %[l64], [%[ch], #-8]\n\t"              /* 2^(r-1) + (zp << r) */
+      "add %[l64], %[l64], %[acc]\n\t"
+      "add %[l64], %[l64], %[acc], asr #31\n\t"   /* round half away from zero */
+      "ldr %[h64], [%[ch], #-4]\n\t"              /* r */
+      "asr %[l64], %[l64], %[h64]\n\t"
+      "ssat %[l64], #8, %[l64]\n\t"
+      "cmp %[l64], %[lo]\n\t"
+      "it lt\n\t"
+      "movlt %[l64], %[lo]\n\t"
+      "strb %[l64], [%[o]], #1\n\t"
+      "cmp %[o], %[end]\n\t"
+      "bne 1b\n\t"
+      : [w] "+r"(w), [ch] "+r"(ch), [o] "+r"(o), [acc] "=&r"(acc), [tmp] "=&r"(tmp), [l64] "=&r"(l64),
+        [h64] "=&r"(h64)
+      : [t0] "r"(t0), [t1] "r"(t1), [t2] "r"(t2), [t3] "r"(t3), [t4] "r"(t4), [end] "r"(end), [lo] "r"(lo)
+      : "cc", "memory");
+#else
   for (int8_t *end = o + n; o < end; ++ch, w += 5) {
-    int32_t acc = smlad(t0, w[0], ch->bias);
-    acc = smlad(t1, w[1], acc);
-    acc = smlad(t2, w[2], acc);
-    acc = smlad(t3, w[3], acc);
-    acc = smlad(t4, w[4], acc);
-    *o++ = (int8_t)clamp_i32(requant_fast(acc, ch->multiplier, ch->right_shift, ch->rq_bias), lo, hi);
+    int32_t acc = ch->bias;
+    for (int j = 0; j < 5; ++j) acc = smlad(t[j], w[j], acc);
+    *o++ = (int8_t)clamp_i32(requant_fast(acc, ch->multiplier, ch->right_shift, ch->rq_bias), lo, 127);
   }
+#endif
 }
 
 static void depthwise_1ch(const interp_t *it, const op_t *op, uint8_t *scratch) {
@@ -218,8 +363,8 @@ static void depthwise_1ch(const interp_t *it, const op_t *op, uint8_t *scratch) 
           }
         }
         int8_t *o = output + ((batch * out_h + oy) * out_w + ox) * out_c;
-        if (pairs == 5) {
-          channels_3x3((const uint32_t *)(void *)taps, weights, ch, o, out_c, lo, hi);
+        if (pairs == 5 && hi == 127) {
+          channels_3x3((const uint32_t *)(void *)taps, weights, ch, o, out_c, lo);
           continue;
         }
         const uint32_t *w = weights;
