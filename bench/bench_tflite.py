@@ -28,12 +28,12 @@ def rows():
         x_in = inspect_tflite(path).inputs[0]
         q = np.clip(np.round(test["x"] / x_in.scale[0]) + x_in.zero_point[0], -128, 127).astype(np.int8)
         int8_acc = float((run_tflm(path, q).argmax(1) == test["y"]).mean())
-        n = len(test["y"])
+        n, size = len(test["y"]), path.stat().st_size
         out += [
             {"benchmark": f"kws_{kind} float32 weights (bytes)", "value": float_bytes, "target": "",
              "note": "4 bytes per parameter"},
-            {"benchmark": f"kws_{kind}_int8.tflite (bytes)", "value": path.stat().st_size, "target": "<= 1 MB flash",
-             "note": f"{path.stat().st_size / float_bytes:.2f} of float"},
+            {"benchmark": f"kws_{kind}_int8.tflite (bytes)", "value": size, "target": "<= 1 MB flash",
+             "note": f"{size / float_bytes:.2f} of float"},
             {"benchmark": f"kws_{kind} accuracy float (%)", "value": f"{100 * float_acc:.1f}", "target": "",
              "note": f"PyTorch, {n} held-out-speaker clips"},
             {"benchmark": f"kws_{kind} accuracy int8 TFLM (%)", "value": f"{100 * int8_acc:.1f}",

@@ -26,7 +26,8 @@ def _model_bytes(model) -> bytes:
 def c_source(data: bytes, name: str) -> str:
     """The .c file text: a const, aligned byte array and its length."""
     lines = [
-        ", ".join(f"0x{b:02x}" for b in data[i : i + BYTES_PER_LINE]) for i in range(0, len(data), BYTES_PER_LINE)
+        ", ".join(f"0x{b:02x}" for b in data[i : i + BYTES_PER_LINE])
+        for i in range(0, len(data), BYTES_PER_LINE)
     ]
     body = ",\n  ".join(lines)
     return (

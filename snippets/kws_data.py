@@ -17,8 +17,8 @@ SAMPLE_RATE = 16_000
 CLIP_SAMPLES = SAMPLE_RATE  # one-second clips, as in the source (50 frames x 20 ms)
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop")
 LABELS = ("silence", "unknown", *KEYWORDS)
-UNKNOWN_WORDS = ("go", "bed", "bird", "cat", "dog", "happy", "house", "tree", "wow", "zero", "one",
-                 "two", "three", "four", "five", "six", "seven", "eight", "nine", "marvin", "sheila")  # fmt: skip
+UNKNOWN_WORDS = ("go", "bed", "bird", "cat", "dog", "happy", "house", "tree", "wow", "zero", "one", "two",
+                 "three", "four", "five", "six", "seven", "eight", "nine", "marvin", "sheila")  # fmt: skip
 ACCENTS = (
     "en-us",
     "en",

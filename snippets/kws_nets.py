@@ -22,7 +22,7 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
 
 
 class KwsCNN(nn.Module):
-    """13x50x1 -> Conv32 3x3 -> MaxPool -> Conv64 3x3 -> MaxPool -> Dense256 -> Dense128 -> Dense11 -> Softmax."""
+    """The source's CNN: Conv32 - MaxPool - Conv64 - MaxPool - Dense256 - Dense128 - Dense11 - Softmax."""
 
     def __init__(self, num_classes: int = NUM_CLASSES):
         super().__init__()
@@ -90,7 +90,9 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, *, num_epochs: int = 12,
         raise ValueError(f"expected X of shape (N, 13, 50, 1) and N labels, got {X.shape} and {len(y)}")
     generator = torch.Generator().manual_seed(seed)
     # NHWC -> NCHW tensors, stored channels-last in memory: faster depthwise convolutions on CPU
-    X = torch.from_numpy(X.astype(np.float32).transpose(0, 3, 1, 2)).contiguous(memory_format=torch.channels_last)
+    X = torch.from_numpy(X.astype(np.float32).transpose(0, 3, 1, 2)).contiguous(
+        memory_format=torch.channels_last
+    )
     net = net.to(memory_format=torch.channels_last)
     y = torch.from_numpy(y)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.01)
@@ -112,7 +114,9 @@ def train(net: nn.Module, X: np.ndarray, y: np.ndarray, *, num_epochs: int = 12,
 @torch.no_grad()
 def accuracy(net: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
     """Top-1 accuracy of a float net on NHWC features."""
-    logits = net.eval().logits(torch.from_numpy(np.ascontiguousarray(X.astype(np.float32).transpose(0, 3, 1, 2))))
+    logits = net.eval().logits(
+        torch.from_numpy(np.ascontiguousarray(X.astype(np.float32).transpose(0, 3, 1, 2)))
+    )
     return float((logits.argmax(1).numpy() == y).mean())
 
 

@@ -53,10 +53,12 @@ class Int8Quantizer(PT2EQuantizer):
 
 
 def convert_int8(net: torch.nn.Module, calibration: np.ndarray) -> bytes:
-    """Full-int8 .tflite bytes for an NCHW PyTorch net; `calibration` is (N, H, W, C) float32 NHWC features."""
+    """Full-int8 .tflite bytes for an NCHW PyTorch net; `calibration` is (N, H, W, C) float32 features."""
     calibration = np.asarray(calibration, np.float32)
     if calibration.ndim != 4 or len(calibration) == 0:
-        raise ValueError(f"calibration must be a non-empty NHWC batch (N, H, W, C), got shape {calibration.shape}")
+        raise ValueError(
+            f"calibration must be a non-empty NHWC batch (N, H, W, C), got shape {calibration.shape}"
+        )
     nhwc_net = litert_torch.to_channel_last_io(net.eval(), args=[0]).eval()  # NHWC in, like a Keras model
     sample = (torch.from_numpy(calibration[:1]),)
     quantizer = Int8Quantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))

@@ -45,7 +45,9 @@ def frames(audio: np.ndarray) -> np.ndarray:
     """(..., 50, FRAME_LENGTH) overlapping frames of 1 s clips, padded by half a step at each end."""
     audio = np.asarray(audio, np.float32)
     if audio.ndim == 0 or audio.shape[-1] != SAMPLE_RATE:
-        raise ValueError(f"expected clips of {SAMPLE_RATE} samples (1 s at 16 kHz) on the last axis, got {audio.shape}")
+        raise ValueError(
+            f"expected clips of {SAMPLE_RATE} samples (1 s at 16 kHz) on the last axis, got {audio.shape}"
+        )
     pad = (FRAME_LENGTH - FRAME_STEP) // 2
     padded = np.pad(audio, [(0, 0)] * (audio.ndim - 1) + [(pad, pad)])
     count = 1 + (padded.shape[-1] - FRAME_LENGTH) // FRAME_STEP

@@ -1,4 +1,4 @@
-"""int8 quantisation arithmetic as TFLite/TFLM do it: scale/zero point, int32 bias, fixed-point requantisation.
+"""int8 quantisation arithmetic as TFLite/TFLM do it: scale, zero point, int32 bias, fixed-point rescaling.
 
 Taught in: lessons/30_quantisation_math.ipynb. Needs: numpy.
 real = scale * (q - zero_point). A layer's int32 accumulator is rescaled to the output's scale by an int32
@@ -53,7 +53,7 @@ def symmetric_qparams(x, qmax=127, axis=None):
 
 
 def quantize_bias(bias, input_scale, weight_scale) -> np.ndarray:
-    """int32 bias with scale input_scale * weight_scale (per channel), zero point 0: it adds straight to the accumulator."""
+    """int32 bias, scale input_scale * weight_scale, zero point 0: it adds straight to the accumulator."""
     return np.round(np.asarray(bias, np.float64) / (input_scale * np.asarray(weight_scale))).astype(np.int32)
 
 
@@ -71,7 +71,11 @@ def quantize_multiplier(real_multiplier):
     tiny = shift < -31
     q[tiny], shift[tiny] = 0, 0
     q[real == 0], shift[real == 0] = 0, 0
-    return (q.astype(np.int32), shift.astype(np.int32)) if np.ndim(real_multiplier) else (int(q[0]), int(shift[0]))
+    return (
+        (q.astype(np.int32), shift.astype(np.int32))
+        if np.ndim(real_multiplier)
+        else (int(q[0]), int(shift[0]))
+    )
 
 
 def _high_mul(a, b):
@@ -105,10 +109,14 @@ def multiply_by_quantized_multiplier_single_round(acc, multiplier, shift) -> np.
     return (acc * multiplier + (np.int64(1) << (total_shift - 1))) >> total_shift
 
 
-def requantize(acc, input_scale, weight_scale, output_scale, output_zero_point, relu=False, single_round=False):
-    """int32 accumulators -> int8 outputs: rescale by input_scale*weight_scale/output_scale, add zero point, clamp."""
+def requantize(
+    acc, input_scale, weight_scale, output_scale, output_zero_point, relu=False, single_round=False
+):
+    """int32 accumulators -> int8: rescale by input_scale * weight_scale / output_scale, add zero point."""
     multiplier, shift = quantize_multiplier(np.asarray(input_scale * np.asarray(weight_scale) / output_scale))
-    rescale = multiply_by_quantized_multiplier_single_round if single_round else multiply_by_quantized_multiplier
+    rescale = (
+        multiply_by_quantized_multiplier_single_round if single_round else multiply_by_quantized_multiplier
+    )
     out = rescale(acc, multiplier, shift) + output_zero_point
     return np.clip(out, output_zero_point if relu else -128, 127).astype(np.int8)
 

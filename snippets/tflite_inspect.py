@@ -12,8 +12,8 @@ from ai_edge_litert import schema_py_generated as schema
 
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _TYPE_NAMES = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64, "float32": np.float32,
-                "uint8": np.uint8, "float16": np.float16, "bool": np.bool_}  # fmt: skip
+_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+                "float32": np.float32, "uint8": np.uint8, "float16": np.float16}  # fmt: skip
 
 
 @dataclass
@@ -47,7 +47,9 @@ def _load_bytes(model) -> bytes:
             raise FileNotFoundError(f"no .tflite file at {path}")
         data = path.read_bytes()
     if data[4:8] != b"TFL3":
-        raise ValueError(f"not a TFLite flatbuffer: expected identifier b'TFL3' at bytes 4..8, got {data[4:8]!r}")
+        raise ValueError(
+            f"not a TFLite flatbuffer: expected identifier b'TFL3' at bytes 4..8, got {data[4:8]!r}"
+        )
     return data
 
 
@@ -78,7 +80,15 @@ def inspect_tflite(model) -> ModelInfo:
     ops = [op_name(m.operatorCodes[op.opcodeIndex]) for op in graph.operators]
     op_inputs = [[int(i) for i in op.inputs] for op in graph.operators]
     op_outputs = [[int(i) for i in op.outputs] for op in graph.operators]
-    return ModelInfo(ops, op_inputs, op_outputs, tensors, [tensors[i] for i in graph.inputs], [tensors[i] for i in graph.outputs], len(data))
+    return ModelInfo(
+        ops,
+        op_inputs,
+        op_outputs,
+        tensors,
+        [tensors[i] for i in graph.inputs],
+        [tensors[i] for i in graph.outputs],
+        len(data),
+    )
 
 
 def op_counts(info: ModelInfo) -> dict:
@@ -92,4 +102,7 @@ def tensor_dtypes(info: ModelInfo) -> list:
 
 
 def _self_check():
-    assert _OP_NAMES[schema.BuiltinOperator.CONV_2D] == "CONV_2D" and _TYPE_NAMES[schema.TensorType.INT8] == "int8"
+    assert (
+        _OP_NAMES[schema.BuiltinOperator.CONV_2D] == "CONV_2D"
+        and _TYPE_NAMES[schema.TensorType.INT8] == "int8"
+    )

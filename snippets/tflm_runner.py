@@ -57,7 +57,9 @@ def interpreter(model, arena_size=DEFAULT_ARENA, preserve_all_tensors=False):
             return runtime.Interpreter.from_bytes(_model_bytes(model), arena_size=arena_size,
                                                   intrepreter_config=config)  # fmt: skip
         except RuntimeError as error:
-            raise RuntimeError(f"TFLM could not set up the model with a {arena_size}-byte arena: {error}") from None
+            raise RuntimeError(
+                f"TFLM could not set up the model with a {arena_size}-byte arena: {error}"
+            ) from None
     del log
 
 
@@ -101,4 +103,6 @@ def tensor_values(model, x, tensor_index: int) -> np.ndarray:
 
 
 def _self_check():
-    assert ARENA_TOTAL.search("[RecordingMicroAllocator] Arena allocation total 30448 bytes").group(1) == "30448"
+    assert (
+        ARENA_TOTAL.search("[RecordingMicroAllocator] Arena allocation total 30448 bytes").group(1) == "30448"
+    )

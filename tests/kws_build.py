@@ -1,4 +1,4 @@
-"""Tests that need the keyword-spotting models call `kws_dir()`: it runs `make models` (a no-op when fresh)."""
+"""Tests that need the keyword-spotting models call `kws_dir()`: it runs `make models` (no-op when fresh)."""
 
 import functools
 import subprocess

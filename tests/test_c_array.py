@@ -25,7 +25,9 @@ def test_compiles_to_aligned_read_only_data(tmp_path):
     source, _ = write_c_array(kws_dir() / "kws_dscnn_int8.tflite", "kws_model", tmp_path)
     obj = tmp_path / "kws_model.o"
     subprocess.run([compiler, "-std=c11", "-O2", "-c", str(source), "-o", str(obj)], check=True)
-    objdump = shutil.which("arm-none-eabi-objdump" if "arm" in compiler else "objdump") or need_tool("objdump")
+    objdump = shutil.which("arm-none-eabi-objdump" if "arm" in compiler else "objdump") or need_tool(
+        "objdump"
+    )
     sections = subprocess.run([objdump, "-h", str(obj)], capture_output=True, text=True, check=True).stdout
     rodata = next(line for line in sections.splitlines() if ".rodata" in line)
     assert int(rodata.split()[2], 16) > 20_000  # the model is in read-only data (flash), not .data (RAM)

@@ -12,7 +12,9 @@ def test_cnn_has_the_source_layers():
     assert [p.shape for p in net.parameters() if p.ndim > 1] == [
         (32, 1, 3, 3), (64, 32, 3, 3), (256, 2304), (128, 256), (11, 128)]  # fmt: skip
     out = net(torch.zeros(1, 1, 13, 50))
-    assert out.shape == (1, 11) and torch.allclose(out, torch.softmax(net.logits(torch.zeros(1, 1, 13, 50)), 1))
+    assert out.shape == (1, 11) and torch.allclose(
+        out, torch.softmax(net.logits(torch.zeros(1, 1, 13, 50)), 1)
+    )
 
 
 def test_fused_dscnn_matches_unfused():

@@ -10,7 +10,15 @@ from snippets.tflite_inspect import inspect_tflite
 from snippets.tflm_runner import run_tflm
 from tests.kws_build import kws_dir
 
-ALLOWED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX"}
+ALLOWED = {
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "MAX_POOL_2D",
+    "AVERAGE_POOL_2D",
+    "RESHAPE",
+    "SOFTMAX",
+}
 
 
 @pytest.mark.parametrize("kind", ["cnn", "dscnn"])

@@ -9,7 +9,6 @@ from snippets.tflite_inspect import inspect_tflite
 from snippets.tflm_runner import tensor_values
 from tests.kws_build import kws_dir
 
-
 pytestmark = pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
 
 
@@ -24,7 +23,9 @@ def test_quantize_matches_torch_per_tensor():
 def test_quantize_matches_torch_per_channel():
     w = torch.randn(8, 3, 3, 3, generator=torch.Generator().manual_seed(0))
     scales = qm.symmetric_qparams(w.numpy(), axis=0)
-    ref = torch.quantize_per_channel(w, torch.tensor(scales), torch.zeros(8, dtype=torch.long), 0, torch.qint8)
+    ref = torch.quantize_per_channel(
+        w, torch.tensor(scales), torch.zeros(8, dtype=torch.long), 0, torch.qint8
+    )
     assert np.array_equal(qm.quantize(w.numpy(), scales, 0, qmin=-127, axis=0), ref.int_repr().numpy())
 
 
@@ -52,7 +53,7 @@ def test_multiplier_reconstructs_the_real_scale():
 
 
 def _first_conv(model_path):
-    """The first op of the DS-CNN: a DEPTHWISE_CONV_2D of the 1-channel input, multiplier 32, SAME, fused ReLU."""
+    """The DS-CNN's first op: DEPTHWISE_CONV_2D of the 1-channel input, multiplier 32, SAME, fused ReLU."""
     info = inspect_tflite(model_path)
     assert info.ops[0] == "DEPTHWISE_CONV_2D"
     return info, *(info.tensors[i] for i in info.op_inputs[0]), info.tensors[info.op_outputs[0][0]]

@@ -267,3 +267,10 @@ def example_results() -> dict[str, str]:
 def test_recipe_usage_example_runs(example_results, md):
     assert examples(md.read_text(encoding="utf-8")), f"{md.name} shows no usage example"
     assert example_results[md.name] == "ok", example_results[md.name]
+
+
+def test_math_is_rendered_at_build_time(site):
+    """No MathJax download: formulas are MathML in the built page (the glossary's scale entry)."""
+    text = (site / "glossary" / "index.html").read_text(encoding="utf-8")
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in text
+    assert "arithmatex" not in text and "\\(" not in text

@@ -12,7 +12,9 @@ from tests.kws_build import kws_dir
 def test_matches_litert_interpreter(kind):
     path = kws_dir() / f"kws_{kind}_int8.tflite"
     info = inspect_tflite(path)
-    ref = Interpreter(str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    ref = Interpreter(
+        str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     assert info.ops == [op["op_name"] for op in ref._get_ops_details()]
     for detail in ref.get_tensor_details():
         ours = info.tensors[detail["index"]]
@@ -26,7 +28,9 @@ def test_matches_litert_interpreter(kind):
 def test_constant_data_matches_interpreter():
     path = kws_dir() / "kws_dscnn_int8.tflite"
     info = inspect_tflite(path)
-    ref = Interpreter(str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    ref = Interpreter(
+        str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     ref.allocate_tensors()
     weights = info.op_inputs[0][1]
     np.testing.assert_array_equal(info.tensors[weights].data, ref.get_tensor(weights))

@@ -1,4 +1,4 @@
-"""tflm_runner against ai-edge-litert (outputs within a few units) and TFLM itself (the arena figure is exact)."""
+"""tflm_runner against ai-edge-litert (outputs within a few units) and TFLM itself (exact arena figure)."""
 
 import numpy as np
 import pytest
@@ -9,7 +9,9 @@ from tests.kws_build import kws_dir
 
 
 def _litert(path, inputs):
-    ref = Interpreter(str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    ref = Interpreter(
+        str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     ref.allocate_tensors()
     out = []
     for x in inputs:

@@ -35,8 +35,8 @@ def audio():
 
     utterances, labels, voices = kws_data.synthesise(seed=SEED)
     lengths = np.array([u.size for u in utterances])
-    np.savez(OUT / "audio.npz", samples=np.round(np.concatenate(utterances) * 32767).astype(np.int16), lengths=lengths,
-                        labels=np.array(labels), voices=np.array(voices))  # fmt: skip
+    samples = np.round(np.concatenate(utterances) * 32767).astype(np.int16)  # 16-bit PCM, like a WAV file
+    np.savez(OUT / "audio.npz", samples=samples, lengths=lengths, labels=labels, voices=voices)
 
 
 def load_audio():
@@ -49,7 +49,9 @@ def features():
     from snippets import kws_data, mfcc
 
     utterances, labels, voices = load_audio()
-    clips_train, y_train = kws_data.make_clips(utterances, labels, voices, test=False, copies=3, seed=SEED + 1)
+    clips_train, y_train = kws_data.make_clips(
+        utterances, labels, voices, test=False, copies=3, seed=SEED + 1
+    )
     clips_test, y_test = kws_data.make_clips(utterances, labels, voices, test=True, copies=1, seed=SEED + 2)
     f_train = np.concatenate([mfcc.mfcc(c) for c in np.array_split(clips_train, 16)])
     f_test = mfcc.mfcc(clips_test)
@@ -126,7 +128,9 @@ def check_contract(info, kind):
     if inp.shape != (1, 13, 50, 1) or inp.dtype != "int8":
         problems.append(f"input is {inp.dtype} {inp.shape}, expected int8 (1, 13, 50, 1)")
     if out.shape != (1, 11) or out.dtype != "int8" or info.ops[-1] != "SOFTMAX":
-        problems.append(f"output is {out.dtype} {out.shape} after {info.ops[-1]}, expected int8 (1, 11) after SOFTMAX")
+        problems.append(
+            f"output is {out.dtype} {out.shape} after {info.ops[-1]}, expected int8 (1, 11) after SOFTMAX"
+        )
     if problems:
         raise SystemExit(f"kws_{kind}_int8.tflite breaks the models contract: " + "; ".join(problems))
 

@@ -7,8 +7,22 @@
 - expands `--8<-- "snippets/x.py:name"` to that function's source; closes every recipe with its lesson
   link and the versions it was tested with (from its front matter);
 - gives every lesson page a line with its download link and how long it runs (build/lesson_times.json);
+- draws the home page's path picture (assets/path.svg) with the lesson numbers that exist;
 - keeps the site offline: notebook pages lose nbconvert's CDN scripts (MathJax, mermaid) and their
   LaTeX is rendered to MathML at build time instead.
+
+A recipe (cookbook/recipes/<name>.md) starts with front matter and an H1, then shows the problem, a usage
+example that tests/test_site.py runs (every ```python block without --8<--), and the tested code:
+
+    ---
+    topic: Export to ONNX        # one of TOPICS below: its section in the navigation
+    lesson: 10                   # lesson number(s) that teach it: linked at the end of the page
+    packages: [torch, onnx]      # shown as "Tested with ..." with the installed versions
+    ---
+    # Export with a dynamic batch
+    ```python title="snippets/onnx_export.py"
+    --8<-- "snippets/onnx_export.py:export_onnx"     (one definition; or the whole file without ":name")
+    ```
 """
 
 import ast
@@ -133,11 +147,81 @@ def recipe_files(files) -> list[File]:
     )
 
 
+# ----------------------------------------------------------------------------- the path picture
+# (row, column, title, first and last lesson number, what you hold at that point); lesson ranges on the
+# picture are read from the lessons that exist, so it cannot drift from the book.
+PATH_BOXES = [
+    (1, 1, "Start here", 0, 0, "versions, seeds"),
+    (1, 2, "Everyday PyTorch", 1, 9, "net, state_dict"),
+    (1, 3, "Export to ONNX", 10, 12, "model.onnx"),
+    (1, 4, "Inside ONNX", 13, 19, "edit, cut, diff"),
+    (2, 2, "Detection", 20, 29, "re-param, QAT"),
+    (2, 3, "int8 quantisation", 30, 31, "model.tflite"),
+    (2, 4, "TFLM, C array", 32, 33, "arena, model.cc"),
+    (2, 5, "Cortex-M4", 34, 39, "firmware in QEMU"),
+]
+
+
+def lesson_range(low: int, high: int) -> str:
+    numbers = sorted({int(nb.name[:2]) for nb in lesson_files()} & set(range(low, high + 1)))
+    if not numbers:
+        return "in preparation"
+    if len(numbers) == 1:
+        return f"lesson {numbers[0]:02d}"
+    return f"lessons {numbers[0]:02d}–{numbers[-1]:02d}"
+
+
+def path_svg() -> str:
+    """The home page's picture of the path through the book, as SVG (system fonts: nothing to download)."""
+    width, height, box_w, box_h = 960, 250, 160, 78
+    col = lambda c: 20 + (c - 1) * 190  # noqa: E731
+    row = {1: 20, 2: 150}
+    blue, orange = ("#e8eaf6", "#3949ab"), ("#fff3e0", "#e65100")
+    mono = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" role="img">',
+        "<title>The path through the book: PyTorch, ONNX, detection, int8 quantisation, TensorFlow Lite "
+        "Micro, a C array, firmware on a Cortex-M4</title>",
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+    ]
+
+    def text(x, y, s, size, fill="#222", extra=""):
+        out.append(f'<text x="{x}" y="{y}" text-anchor="middle" font-size="{size}" fill="{fill}"{extra}>'
+                   f"{html.escape(s)}</text>")  # fmt: skip
+
+    def arrow(x1, y1, x2, y2):
+        out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#555" stroke-width="2" '
+                   'marker-end="url(#arrow)"/>')  # fmt: skip
+
+    for r, c, title, low, high, holds in PATH_BOXES:
+        (fill, stroke), x, y = (blue if r == 1 else orange), col(c), row[r]
+        out.append(f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="10" fill="{fill}" '
+                   f'stroke="{stroke}" stroke-width="2"/>')  # fmt: skip
+        text(x + box_w / 2, y + 24, title, 15, extra=' font-weight="bold"')
+        text(x + box_w / 2, y + 45, lesson_range(low, high), 13, "#444")
+        text(x + box_w / 2, y + 65, holds, 13, stroke, f' font-family="{mono}"')
+    x, y = col(5), row[1]
+    out.append(f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="10" fill="none" '
+               'stroke="#3949ab" stroke-width="2" stroke-dasharray="6 4"/>')  # fmt: skip
+    text(x + box_w / 2, y + 34, "ONNX Runtime", 15, extra=' font-weight="bold"')
+    text(x + box_w / 2, y + 55, "server, PC, phone", 13, "#444")
+    for r, columns in ((1, range(1, 5)), (2, range(2, 5))):
+        for c in columns:
+            arrow(col(c) + box_w + 2, row[r] + box_h / 2, col(c + 1) - 3, row[r] + box_h / 2)
+    arrow(col(2) + box_w / 2, row[1] + box_h + 2, col(2) + box_w / 2, row[2] - 3)
+    out.append(f'<text x="{col(2) + box_w / 2 + 8}" y="{(row[1] + box_h + row[2]) / 2 + 5}" font-size="12" '
+               'fill="#555">for a microcontroller</text>')  # fmt: skip
+    return "\n".join([*out, "</svg>"]) + "\n"
+
+
 # ----------------------------------------------------------------------------- navigation
 @event_priority(50)  # before mkdocs-jupyter's on_files, which turns lessons/*.ipynb into pages
 def on_files(files, config):
     for nb in lesson_files():
         files.append(File(f"lessons/{nb.name}", str(ROOT), config["site_dir"], config["use_directory_urls"]))
+    files.append(File.generated(config, "assets/path.svg", content=path_svg()))
     config["nav"] = build_nav(files)
     return files
 
@@ -404,6 +488,24 @@ def notebook_toc(content: str):
     return get_toc(tokens)  # material shows the title's sections when the page starts with an <h1 id=...>
 
 
+NOTEBOOK_LESSON_LINK = re.compile(r'href="(?:\./|\.\./lessons/)?(\d\d_\w+)\.ipynb(#[^"]*)?"')
+NOTEBOOK_SNIPPET_LINK = re.compile(r'href="(?:\.\./)?snippets/(\w+)\.py"')
+
+
+def fix_notebook_links(content: str) -> str:
+    """Links written for JupyterLab (`10_export_basics.ipynb`, `../snippets/x.py`) -> the site's pages."""
+
+    def lesson(m):
+        exists = (LESSONS / f"{m.group(1)}.ipynb").exists()
+        return f'href="../{m.group(1)}/{m.group(2) or ""}"' if exists else m.group(0)
+
+    def snippet(m):
+        exists = (SNIPPETS / f"{m.group(1)}.py").exists()
+        return f'href="../../reference/snippets/#snippets.{m.group(1)}"' if exists else m.group(0)
+
+    return NOTEBOOK_SNIPPET_LINK.sub(snippet, NOTEBOOK_LESSON_LINK.sub(lesson, content))
+
+
 def lesson_banner(page) -> str:
     name = Path(page.file.src_uri).name
     return (
@@ -467,8 +569,9 @@ def on_page_content(content, page, config, files):
         for pattern in CDN_SCRIPTS:
             content = pattern.sub("", content)
         content = render_math_in_markdown_cells(share_notebook_styles(content, page))
+        content = fix_notebook_links(content)
         page.toc = notebook_toc(content)
         # the banner goes under the lesson's title, or on top when the notebook has none
         head, h1, rest = content.partition("</h1>")
         content = head + h1 + lesson_banner(page) + rest if h1 else lesson_banner(page) + content
-    return ARITHMATEX.sub(lambda m: mathml(m.group(3), m.group(1) == "div"), content)
+    return ARITHMATEX.sub(lambda m: mathml(m.group(2), m.group(1) == "div"), content)

@@ -1,13 +1,16 @@
 /* Fuzz the model reader: truncated and corrupted copies of a real .tflite go through interp_init() and,
  * when accepted, interp_invoke(). Built with AddressSanitizer + UBSan (make host): any out-of-bounds read,
  * overflow or crash aborts the process, so a clean exit means zero crashes.
- *   kws_fuzz MODEL.tflite ITERATIONS SEED
- * Prints how often each named status came back. Deterministic for a given seed. */
+ *   kws_fuzz MODEL.tflite ITERATIONS SEED [PACKED.bin]
+ * With PACKED.bin, the optimised kernels get the build-time weights too (their Prepare must refuse
+ * weights that no longer match a corrupted model's shapes). Prints how often each named status came
+ * back. Deterministic for a given seed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../runtime/interpreter.h"
+#include "packed_file.h"
 
 static uint32_t rng_state;
 static uint32_t rnd(void) { /* xorshift32 */
@@ -47,7 +50,7 @@ static void mutate(uint8_t *buf, uint32_t *size, uint32_t full) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s MODEL.tflite ITERATIONS SEED\n", argv[0]);
+    fprintf(stderr, "usage: %s MODEL.tflite ITERATIONS SEED [PACKED.bin]\n", argv[0]);
     return 2;
   }
   FILE *f = fopen(argv[1], "rb");
@@ -60,6 +63,8 @@ int main(int argc, char **argv) {
   fclose(f);
   long iterations = strtol(argv[2], NULL, 10);
   rng_state = (uint32_t)strtoul(argv[3], NULL, 10) | 1u;
+  static packed_weights_t packed[KWS_MAX_PACKED];
+  const int num_packed = argc > 4 ? load_packed(argv[4], packed) : 0;
   const size_t arena_size = 64 * 1024;
   uint8_t *arena = aligned_alloc(16, arena_size);
   long counts[KWS_ERR_COUNT] = {0};
@@ -74,7 +79,8 @@ int main(int argc, char **argv) {
     memcpy(model, work, size);
     free(work);
     const op_resolver_t *resolver = (i & 1) ? &kws_optimized_resolver : &kws_reference_resolver;
-    int s = interp_init(&it, model, size, resolver, NULL, 0, arena, arena_size);
+    int s = (i & 1) ? interp_init(&it, model, size, resolver, packed, num_packed, arena, arena_size)
+                    : interp_init(&it, model, size, resolver, NULL, 0, arena, arena_size);
     if (s == KWS_OK) {
       memset(interp_input(&it)->data, (int)(i & 0xff), interp_input(&it)->bytes);
       s = interp_invoke(&it, NULL, NULL);
@@ -84,6 +90,7 @@ int main(int argc, char **argv) {
   }
   for (int s = 0; s < KWS_ERR_COUNT; ++s)
     if (counts[s]) printf("%s %ld\n", kws_status_name(s), counts[s]);
+  for (int k = 0; k < num_packed; ++k) free((void *)packed[k].data);
   free(arena);
   free(original);
   return 0;

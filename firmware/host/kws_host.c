@@ -23,28 +23,9 @@ static uint8_t *read_file(const char *path, long *size) {
   return buf;
 }
 
-/* PACKED.bin: repeated {int32 tensor, uint32 bytes, bytes of data (padded to 4)} written by gen_model.py. */
-static packed_weights_t packed[32];
+#include "packed_file.h"
 
-static int load_packed(const char *path) {
-  long size;
-  uint8_t *buf = read_file(path, &size);
-  int n = 0;
-  for (long pos = 0; pos + 8 <= size && n < 32; ++n) {
-    int32_t tensor;
-    uint32_t bytes;
-    memcpy(&tensor, buf + pos, 4);
-    memcpy(&bytes, buf + pos + 4, 4);
-    if (bytes > (uint64_t)(size - pos - 8)) break;
-    void *data = aligned_alloc(16, (bytes + 15) & ~15u);
-    memcpy(data, buf + pos + 8, bytes);
-    packed[n].tensor = (int16_t)tensor;
-    packed[n].data = data;
-    pos += 8 + ((bytes + 3) & ~3u);
-  }
-  free(buf);
-  return n;
-}
+static packed_weights_t packed[KWS_MAX_PACKED];
 
 int main(int argc, char **argv) {
   if (argc < 4) {
@@ -57,7 +38,7 @@ int main(int argc, char **argv) {
   float *inputs = (float *)(void *)read_file(argv[2], &inputs_size);
   const op_resolver_t *resolver = strcmp(argv[3], "optimized") == 0 ? &kws_optimized_resolver : &kws_reference_resolver;
   size_t arena_size = argc > 4 ? (size_t)strtoul(argv[4], NULL, 10) : 100 * 1024;
-  int num_packed = argc > 5 ? load_packed(argv[5]) : 0;
+  int num_packed = argc > 5 ? load_packed(argv[5], packed) : 0;
   uint8_t *arena = aligned_alloc(16, (arena_size + 15) & ~(size_t)15);
   app_config_t cfg = {
       .model = model, .model_size = (uint32_t)model_size, .inputs = inputs,

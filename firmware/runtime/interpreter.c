@@ -363,7 +363,10 @@ static int init(interp_t *it) {
     it->err_code = op->code;
     it->arena_used = tail; /* prepare allocates per-channel parameters from the tail */
     for (int k = 0; k < it->num_packed; ++k)
-      if (op->num_inputs > 1 && it->packed[k].tensor == op->inputs[1]) op->packed_weights = it->packed[k].data;
+      if (op->num_inputs > 1 && it->packed[k].tensor == op->inputs[1]) {
+        op->packed_weights = it->packed[k].data;
+        op->packed_bytes = it->packed[k].bytes;
+      }
     int s = op->kernel->prepare(it, op);
     if (s != KWS_OK) return s;
     tail = it->arena_used;

@@ -71,6 +71,7 @@ typedef struct op {
   int32_t softmax_multiplier, softmax_diff_min;
   int16_t softmax_left_shift;
   const void *packed_weights; /* optimised kernels: weights converted at build time, or NULL */
+  uint32_t packed_bytes;      /* their size, checked by the kernel's Prepare against the shapes */
   uint32_t scratch_bytes;     /* asked for in prepare, planned into the arena head */
   uint8_t *scratch;
   uint32_t macs;
@@ -79,6 +80,7 @@ typedef struct op {
 /* Weights converted at build time for the optimised kernels (see tools/gen_model.py). */
 typedef struct {
   int16_t tensor;
+  uint32_t bytes;
   const void *data;
 } packed_weights_t;
 

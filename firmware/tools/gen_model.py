@@ -78,10 +78,10 @@ def write_model(model_path: str, out: Path) -> None:
     for tensor, w in packs.items():
         body = ", ".join(str(int(v)) for v in w)
         lines.append(f"static const int16_t w{tensor}[] __attribute__((aligned(8))) = {{{body}}};\n")
-        table.append(f"{{{tensor}, w{tensor}}}")
+        table.append(f"{{{tensor}, {w.size * 2}, w{tensor}}}")
         raw = w.astype("<i2").tobytes()
         blob += np.array([tensor, len(raw)], "<i4").tobytes() + raw + bytes(-len(raw) % 4)
-    table = table or ["{-1, 0}"]
+    table = table or ["{-1, 0, 0}"]
     lines.append(f"const packed_weights_t kws_packed[] = {{{', '.join(table)}}};\n")
     lines.append(f"const int kws_num_packed = {len(packs)};\n")
     (out / "packed_weights.c").write_text("".join(lines))

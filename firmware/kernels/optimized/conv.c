@@ -34,8 +34,8 @@ static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, i
           const uint32_t *src = (const uint32_t *)(const void *)(input + (iy * in_w + ix) * in_c);
           for (; dst < stop; dst += 4) {
             const uint32_t w = *src++;
-            dst[0] = sadd16(sxtb16(w), offset2);      /* t0, t2 */
-            dst[1] = sadd16(sxtb16_ror8(w), offset2); /* t1, t3 */
+            dst[0] = sxtab16(offset2, w);      /* t0, t2 (offset added in the same instruction) */
+            dst[1] = sxtab16_ror8(offset2, w); /* t1, t3 */
           }
         } else {
           for (; dst < stop; dst += 4) dst[0] = dst[1] = 0; /* padding: (x - zp) is 0 there */
@@ -120,19 +120,34 @@ __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t 
 /* Per output channel, everything its requantisation needs, side by side (computed once per Eval). */
 typedef struct {
   int32_t bias, multiplier;
-  uint32_t rq_bias;
+  uint32_t k_lo;         /* k = 2^30 + (2^(r-1) + (zp << r)) * 2^31, low and high words (see requant_k) */
+  int32_t k_hi;
+  int32_t shift_minus_1; /* r - 1 */
+  uint32_t rq_bias;      /* for requant_fast() */
   int32_t right_shift;
+  int32_t unused;        /* 32 bytes: two channels are 64 bytes apart in the assembly */
 } channel_t;
 
 static void fill_channels(channel_t *ch, const op_t *op, const int32_t *bias, int n, int32_t zp) {
   for (int c = 0; c < n; ++c) {
     const int r = -op->shifts[c];
-    ch[c] = (channel_t){bias ? bias[c] : 0, op->multipliers[c], requant_bias(r, zp), r};
+    const int64_t k = (1ll << 30) + ((int64_t)(1 << (r - 1)) + (int64_t)zp * (1ll << r)) * (1ll << 31);
+    ch[c] = (channel_t){bias ? bias[c] : 0, op->multipliers[c], (uint32_t)k, (int32_t)(k >> 32), r - 1,
+                        requant_bias(r, zp), r, 0};
   }
 }
 
+/* requant_fast() with one multiply-accumulate: TFLM's two roundings nest into one,
+ *   out = (acc * M + k - [acc < 0] * 2^31) >> (31 + r)   (floor(floor(x / a) / b) = floor(x / ab)),
+ * where [acc < 0] is TFLM's "v < 0" test; the two agree because M > 2^30 (checked in Prepare). */
+static inline int32_t requant_k(int32_t acc, const channel_t *c) {
+  const int64_t k = (int64_t)(((uint64_t)(uint32_t)c->k_hi << 32) | c->k_lo);
+  const int64_t x = (int64_t)acc * c->multiplier + k - (acc < 0 ? (1ll << 31) : 0);
+  return (int32_t)(x >> 32) >> c->shift_minus_1;
+}
+
 static inline int8_t output_of(int32_t acc, const channel_t *c, int32_t lo, int32_t hi) {
-  return (int8_t)clamp_i32(requant_fast(acc, c->multiplier, c->right_shift, c->rq_bias), lo, hi);
+  return (int8_t)clamp_i32(requant_k(acc, c), lo, hi);
 }
 
 #if KWS_DSP
@@ -140,31 +155,29 @@ static inline int8_t output_of(int32_t acc, const channel_t *c, int32_t lo, int3
 typedef struct {
   const int16_t *col; /* 0: column buffer of the pixel pair */
   int32_t half_quads; /* 4: inner loop count */
-  const channel_t *ch; /* 8: constants of the current channel pair, advanced by 32 bytes */
+  const channel_t *ch; /* 8: constants of the current channel pair, advanced by 64 bytes */
   int8_t *o0, *o1;    /* 12, 16: outputs of the two pixels, advanced by 2 */
   int32_t lo;         /* 20: act_min (act_max is 127: SSAT) */
   int32_t pairs;      /* 24: channel pairs left */
+  int32_t quads;      /* 28: quads of taps (the unrolled version's jump) */
 } pair_block_t;
 
 /* Requantise sum S of the channel at byte offset C of ch (in register col), store at [O, #K]:
- * v = (S*M + 2^30) >> 31; out = (v + 2^(r-1) + (zp << r) - (v < 0)) >> r; SSAT 8; max with act_min. */
+ * requant_k() in 8 instructions (one SMLAL), SSAT to int8, max with act_min. */
 #define REQ(S, C, O, K)                                   \
   "ldr %[x0], [%[col], #" #C "+4]\n\t"                      \
-  "mov %[x1], #0x40000000\n\t"                             \
-  "mov %[x2], #0\n\t"                                      \
+  "ldrd %[x1], %[x2], [%[col], #" #C "+8]\n\t"              \
   "smlal %[x1], %[x2], %[" #S "], %[x0]\n\t"               \
-  "lsr %[x1], %[x1], #31\n\t"                              \
-  "orr %[" #S "], %[x1], %[x2], lsl #1\n\t"                \
-  "ldr %[x1], [%[col], #" #C "+8]\n\t"                      \
-  "add %[x1], %[x1], %[" #S "]\n\t"                        \
-  "add %[x1], %[x1], %[" #S "], asr #31\n\t"               \
-  "ldr %[x2], [%[col], #" #C "+12]\n\t"                     \
-  "asr %[x1], %[x1], %[x2]\n\t"                            \
-  "ssat %[x1], #8, %[x1]\n\t"                              \
-  "cmp %[x1], %[n]\n\t"                                    \
+  "and %[x0], %[" #S "], #0x80000000\n\t"                  \
+  "subs %[x1], %[x1], %[x0]\n\t"                           \
+  "sbc %[x2], %[x2], #0\n\t"                               \
+  "ldr %[x0], [%[col], #" #C "+16]\n\t"                     \
+  "asr %[x2], %[x2], %[x0]\n\t"                            \
+  "ssat %[x2], #8, %[x2]\n\t"                              \
+  "cmp %[x2], %[n]\n\t"                                    \
   "it lt\n\t"                                              \
-  "movlt %[x1], %[n]\n\t"                                  \
-  "strb %[x1], [%[" #O "], #" #K "]\n\t"
+  "movlt %[x2], %[n]\n\t"                                  \
+  "strb %[x2], [%[" #O "], #" #K "]\n\t"
 
 /* Every channel pair of one pixel pair in one call: the 2x2 SMLAD loop of dot_2x2, then the four
  * requantisations in registers, so no sums go through memory and no call is made per pair. */
@@ -180,7 +193,7 @@ __attribute__((noinline)) static void conv_pairs_asm(pair_block_t *block, const 
       "2:\n\t"
       "ldr %[x0], [%[p], #8]\n\t" /* ch */
       "ldr %[s0], [%[x0], #0]\n\t"
-      "ldr %[s1], [%[x0], #16]\n\t"
+      "ldr %[s1], [%[x0], #32]\n\t"
       "mov %[s2], %[s0]\n\t"
       "mov %[s3], %[s1]\n\t"
       "ldr %[col], [%[p], #0]\n\t"
@@ -214,9 +227,9 @@ __attribute__((noinline)) static void conv_pairs_asm(pair_block_t *block, const 
       "ldr %[n], [%[p], #20]\n\t"   /* act_min */
       "ldr %[y0], [%[p], #12]\n\t"  /* o0 */
       "ldr %[y1], [%[p], #16]\n\t"  /* o1 */
-      REQ(s2, 0, y1, 0) REQ(s3, 16, y1, 1) /* pixel 1 first: for an odd last pixel o1 == o0 */
-      REQ(s0, 0, y0, 0) REQ(s1, 16, y0, 1)
-      "add %[col], %[col], #32\n\t"
+      REQ(s2, 0, y1, 0) REQ(s3, 32, y1, 1) /* pixel 1 first: for an odd last pixel o1 == o0 */
+      REQ(s0, 0, y0, 0) REQ(s1, 32, y0, 1)
+      "add %[col], %[col], #64\n\t"
       "str %[col], [%[p], #8]\n\t"
       "add %[y0], %[y0], #2\n\t"
       "str %[y0], [%[p], #12]\n\t"
@@ -233,6 +246,96 @@ __attribute__((noinline)) static void conv_pairs_asm(pair_block_t *block, const 
       : "cc", "memory");
 }
 #undef REQ
+
+/* Up to KWS_UNROLLED_QUADS quads of taps: the same 2x2 block fully unrolled and entered by a computed
+ * jump, so no loop counter is needed. That frees the registers for one LDM per operand: per quad one LDM
+ * (two pixels), one LDM (two channels), eight SMLAD: 16 MACs in 10 instructions. */
+#define KWS_UNROLLED_QUADS 96 /* 96 blocks of 40 bytes: within ADR's +-4095 byte reach */
+
+#define REQ2(S, C, O, K, CLAMP)                            \
+  "ldr %[x1], [%[col], #" #C "+4]\n\t"                      \
+  "ldrd %[x2], %[x3], [%[col], #" #C "+8]\n\t"              \
+  "smlal %[x2], %[x3], %[" #S "], %[x1]\n\t"               \
+  "and %[x1], %[" #S "], #0x80000000\n\t"                  \
+  "subs %[x2], %[x2], %[x1]\n\t"                           \
+  "sbc %[x3], %[x3], #0\n\t"                               \
+  "ldr %[x1], [%[col], #" #C "+16]\n\t"                     \
+  "asr %[x3], %[x3], %[x1]\n\t"                            \
+  "ssat %[x3], #8, %[x3]\n\t"                              \
+  CLAMP                                                    \
+  "strb %[x3], [%[" #O "], #" #K "]\n\t"
+/* max(out, act_min); not needed when act_min is -128 (ReLU with output zero point -128: SSAT is enough) */
+#define CLAMP2 "cmp %[x3], %[y2]\n\tit lt\n\tmovlt %[x3], %[y2]\n\t"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+__attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, const int16_t *w) {
+  register const int16_t *rc __asm("r0");
+  register const int16_t *rw __asm("r1") = w;
+  register int32_t s0 __asm("r2"), s1 __asm("r3"), s2 __asm("r7"), s3 __asm("r11");
+  register uint32_t x0 __asm("r4") = (uint32_t)(uintptr_t)block; /* the block pointer lives in x0 */
+  register uint32_t x1 __asm("r5"), x2 __asm("r6"), x3 __asm("r8");
+  register uint32_t y0 __asm("r9"), y1 __asm("r10"), y2 __asm("r12"), y3 __asm("lr");
+  __asm volatile(
+      "2:\n\t"
+      "ldr %[x1], [%[x0], #8]\n\t" /* ch */
+      "ldr %[s0], [%[x1], #0]\n\t"
+      "ldr %[s1], [%[x1], #32]\n\t"
+      "mov %[s2], %[s0]\n\t"
+      "mov %[s3], %[s1]\n\t"
+      "ldr %[col], [%[x0], #0]\n\t"
+      "ldr %[x2], [%[x0], #28]\n\t"          /* quads */
+      "add %[x2], %[x2], %[x2], lsl #2\n\t"  /* 5 q */
+      "adr.w %[x3], 3f\n\t"
+      "sub %[x3], %[x3], %[x2], lsl #3\n\t"  /* entry = end - 40 q */
+      "orr %[x3], %[x3], #1\n\t"             /* Thumb state */
+      "push {%[x0]}\n\t"
+      "bx %[x3]\n\t"
+      ".rept " STR(KWS_UNROLLED_QUADS) "\n\t"
+      "ldm.w %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t" /* pixel 0 taps (0,2)(1,3), pixel 1 the same */
+      "ldm.w %[w]!, {%[y0], %[y1], %[y2], %[y3]}\n\t"   /* channel 0, channel 1 */
+      "smlad %[s0], %[x0], %[y0], %[s0]\n\t"
+      "smlad %[s0], %[x1], %[y1], %[s0]\n\t"
+      "smlad %[s2], %[x2], %[y0], %[s2]\n\t"
+      "smlad %[s2], %[x3], %[y1], %[s2]\n\t"
+      "smlad %[s1], %[x0], %[y2], %[s1]\n\t"
+      "smlad %[s1], %[x1], %[y3], %[s1]\n\t"
+      "smlad %[s3], %[x2], %[y2], %[s3]\n\t"
+      "smlad %[s3], %[x3], %[y3], %[s3]\n\t"
+      ".endr\n\t"
+      "3:\n\t"
+      "pop {%[x0]}\n\t"
+      "ldr %[col], [%[x0], #8]\n\t"  /* ch */
+      "ldr %[y2], [%[x0], #20]\n\t"  /* act_min */
+      "ldr %[y0], [%[x0], #12]\n\t"  /* o0 */
+      "ldr %[y1], [%[x0], #16]\n\t"  /* o1 */
+      "cmn %[y2], #128\n\t"
+      "beq 4f\n\t"
+      REQ2(s2, 0, y1, 0, CLAMP2) REQ2(s3, 32, y1, 1, CLAMP2) /* pixel 1 first: for an odd last pixel */
+      REQ2(s0, 0, y0, 0, CLAMP2) REQ2(s1, 32, y0, 1, CLAMP2) /* o1 == o0 and pixel 0 must win */
+      "b 5f\n\t"
+      "4:\n\t"
+      REQ2(s2, 0, y1, 0, "") REQ2(s3, 32, y1, 1, "") REQ2(s0, 0, y0, 0, "") REQ2(s1, 32, y0, 1, "")
+      "5:\n\t"
+      "add %[col], %[col], #64\n\t"
+      "str %[col], [%[x0], #8]\n\t"
+      "add %[y0], %[y0], #2\n\t"
+      "str %[y0], [%[x0], #12]\n\t"
+      "add %[y1], %[y1], #2\n\t"
+      "str %[y1], [%[x0], #16]\n\t"
+      "ldr %[x1], [%[x0], #24]\n\t"
+      "subs %[x1], %[x1], #1\n\t"
+      "str %[x1], [%[x0], #24]\n\t"
+      "bne 2b\n\t"
+      : [col] "=&r"(rc), [w] "+r"(rw), [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
+        [x0] "+r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [y0] "=&r"(y0), [y1] "=&r"(y1),
+        [y2] "=&r"(y2), [y3] "=&r"(y3)
+      :
+      : "cc", "memory");
+}
+#undef REQ2
+#undef CLAMP2
 #endif
 
 /* The shared core: in_c input channels, filter f_h x f_w, out_c output channels, packed int16 weights. */
@@ -259,8 +362,9 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
       const int pairs = out_c / 2;
 #if KWS_DSP
       if (hi == 127 && pairs > 0) { /* all pairs in assembly; an odd last channel below */
-        pair_block_t block = {col, k_quads / 2, ch, o0, o1, lo, pairs};
-        conv_pairs_asm(&block, w);
+        pair_block_t block = {col, k_quads / 2, ch, o0, o1, lo, pairs, k_quads};
+        if (k_quads <= KWS_UNROLLED_QUADS) conv_pairs_unrolled(&block, w);
+        else conv_pairs_asm(&block, w);
         w += pairs * k_quads * 8;
       } else
 #endif
@@ -297,8 +401,10 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
   int8_t *end = o + n;
   int32_t acc, tmp, l64, h64;
   __asm volatile(
+      "cmn %[lo], #128\n\t" /* act_min -128: SSAT alone clamps (second copy of the loop) */
+      "beq 6f\n\t"
       "1:\n\t"
-      "ldr %[acc], [%[ch]], #16\n\t" /* bias; the other fields are now at -12, -8, -4 */
+      "ldr %[acc], [%[ch]], #32\n\t" /* bias; the other fields are now at -28 ... -16 */
       "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
       "smlad %[acc], %[t0], %[tmp], %[acc]\n\t"
       "smlad %[acc], %[t1], %[l64], %[acc]\n\t"
@@ -307,17 +413,14 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "smlad %[acc], %[t3], %[l64], %[acc]\n\t"
       "ldr %[tmp], [%[w]], #4\n\t"
       "smlad %[acc], %[t4], %[tmp], %[acc]\n\t"
-      "ldr %[tmp], [%[ch], #-12]\n\t" /* multiplier */
-      "mov %[l64], #0x40000000\n\t"
-      "mov %[h64], #0\n\t"
-      "smlal %[l64], %[h64], %[acc], %[tmp]\n\t" /* acc * M + 2^30 */
-      "lsr %[l64], %[l64], #31\n\t"
-      "orr %[acc], %[l64], %[h64], lsl #1\n\t"    /* v = (acc * M + 2^30) >> 31 */
-      "ldr %[l64], [%[ch], #-8]\n\t"              /* 2^(r-1) + (zp << r) */
-      "add %[l64], %[l64], %[acc]\n\t"
-      "add %[l64], %[l64], %[acc], asr #31\n\t"   /* round half away from zero */
-      "ldr %[h64], [%[ch], #-4]\n\t"              /* r */
-      "asr %[l64], %[l64], %[h64]\n\t"
+      "ldr %[tmp], [%[ch], #-28]\n\t"             /* multiplier */
+      "ldrd %[l64], %[h64], [%[ch], #-24]\n\t"    /* k */
+      "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */
+      "and %[tmp], %[acc], #0x80000000\n\t"
+      "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */
+      "sbc %[h64], %[h64], #0\n\t"
+      "ldr %[tmp], [%[ch], #-16]\n\t"             /* r - 1 */
+      "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */
       "ssat %[l64], #8, %[l64]\n\t"
       "cmp %[l64], %[lo]\n\t"
       "it lt\n\t"
@@ -325,6 +428,30 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "strb %[l64], [%[o]], #1\n\t"
       "cmp %[o], %[end]\n\t"
       "bne 1b\n\t"
+      "b 7f\n\t"
+      "6:\n\t"
+      "ldr %[acc], [%[ch]], #32\n\t" /* bias; the other fields are now at -28 ... -16 */
+      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
+      "smlad %[acc], %[t0], %[tmp], %[acc]\n\t"
+      "smlad %[acc], %[t1], %[l64], %[acc]\n\t"
+      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
+      "smlad %[acc], %[t2], %[tmp], %[acc]\n\t"
+      "smlad %[acc], %[t3], %[l64], %[acc]\n\t"
+      "ldr %[tmp], [%[w]], #4\n\t"
+      "smlad %[acc], %[t4], %[tmp], %[acc]\n\t"
+      "ldr %[tmp], [%[ch], #-28]\n\t"             /* multiplier */
+      "ldrd %[l64], %[h64], [%[ch], #-24]\n\t"    /* k */
+      "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */
+      "and %[tmp], %[acc], #0x80000000\n\t"
+      "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */
+      "sbc %[h64], %[h64], #0\n\t"
+      "ldr %[tmp], [%[ch], #-16]\n\t"             /* r - 1 */
+      "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */
+      "ssat %[l64], #8, %[l64]\n\t"
+      "strb %[l64], [%[o]], #1\n\t"
+      "cmp %[o], %[end]\n\t"
+      "bne 6b\n\t"
+      "7:\n\t"
       : [w] "+r"(w), [ch] "+r"(ch), [o] "+r"(o), [acc] "=&r"(acc), [tmp] "=&r"(tmp), [l64] "=&r"(l64),
         [h64] "=&r"(h64)
       : [t0] "r"(t0), [t1] "r"(t1), [t2] "r"(t2), [t3] "r"(t3), [t4] "r"(t4), [end] "r"(end), [lo] "r"(lo)
@@ -333,7 +460,7 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
   for (int8_t *end = o + n; o < end; ++ch, w += 5) {
     int32_t acc = ch->bias;
     for (int j = 0; j < 5; ++j) acc = smlad(t[j], w[j], acc);
-    *o++ = (int8_t)clamp_i32(requant_fast(acc, ch->multiplier, ch->right_shift, ch->rq_bias), lo, 127);
+    *o++ = (int8_t)clamp_i32(requant_k(acc, ch), lo, 127);
   }
 #endif
 }
@@ -355,11 +482,19 @@ static void depthwise_1ch(const interp_t *it, const op_t *op, uint8_t *scratch) 
     for (int oy = 0; oy < out_h; ++oy) {
       for (int ox = 0; ox < out_w; ++ox) {
         const int y0 = oy * op->stride_h - op->pad_h, x0 = ox * op->stride_w - op->pad_w;
-        for (int ky = 0, k = 0; ky < f_h; ++ky) {
-          const int iy = y0 + op->dilation_h * ky;
-          for (int kx = 0; kx < f_w; ++kx, ++k) {
-            const int ix = x0 + op->dilation_w * kx;
-            taps[k] = (int16_t)(iy >= 0 && iy < in_h && ix >= 0 && ix < in_w ? input[iy * in_w + ix] + input_offset : 0);
+        const int y_last = y0 + op->dilation_h * (f_h - 1), x_last = x0 + op->dilation_w * (f_w - 1);
+        if (y0 >= 0 && x0 >= 0 && y_last < in_h && x_last < in_w) { /* inside the image: no checks */
+          const int8_t *row = input + y0 * in_w + x0;
+          int16_t *t = taps;
+          for (int ky = 0; ky < f_h; ++ky, row += op->dilation_h * in_w)
+            for (int kx = 0; kx < f_w; ++kx) *t++ = (int16_t)(row[kx * op->dilation_w] + input_offset);
+        } else {
+          for (int ky = 0, k = 0; ky < f_h; ++ky) {
+            const int iy = y0 + op->dilation_h * ky;
+            for (int kx = 0; kx < f_w; ++kx, ++k) {
+              const int ix = x0 + op->dilation_w * kx;
+              taps[k] = (int16_t)(iy >= 0 && iy < in_h && ix >= 0 && ix < in_w ? input[iy * in_w + ix] + input_offset : 0);
+            }
           }
         }
         int8_t *o = output + ((batch * out_h + oy) * out_w + ox) * out_c;
@@ -381,6 +516,11 @@ static void depthwise_1ch(const interp_t *it, const op_t *op, uint8_t *scratch) 
 int opt_prepare_conv(interp_t *it, op_t *op) {
   int s = prepare_conv(it, op);
   const tensor_t *f = op_in(it, op, 1);
+  /* build-time weights must match the model's shapes exactly: a mismatch is a build error, not a crash */
+  const uint32_t channel_pairs = (uint32_t)(DIM(f, 0) + 1) / 2;
+  if (s == KWS_OK && op->packed_weights &&
+      op->packed_bytes != channel_pairs * (uint32_t)quads_of(DIM(f, 1) * DIM(f, 2) * DIM(f, 3)) * 16u)
+    return KWS_ERR_BAD_MODEL;
   /* scratch: the column buffer, then the requantisation constants of each output channel */
   if (s == KWS_OK && op->packed_weights && all_right_shifts(op, DIM(f, 0)))
     op->scratch_bytes = column_bytes(DIM(f, 1) * DIM(f, 2) * DIM(f, 3)) + sizeof(channel_t) * (uint32_t)DIM(f, 0);
@@ -398,7 +538,10 @@ void opt_conv(const interp_t *it, const op_t *op) {
 int opt_prepare_depthwise(interp_t *it, op_t *op) {
   int s = prepare_depthwise(it, op);
   if (s != KWS_OK) return s;
-  const tensor_t *f = op_in(it, op, 1);
+  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1);
+  const uint32_t tap_pairs = (uint32_t)(DIM(f, 1) * DIM(f, 2) + 1) / 2;
+  if (op->packed_weights && (DIM(in, 3) != 1 || op->packed_bytes != (uint32_t)DIM(f, 3) * tap_pairs * 4u))
+    return KWS_ERR_BAD_MODEL; /* build-time weights that do not match the model */
   if (!all_right_shifts(op, DIM(f, 3))) return s; /* scratch_bytes 0: the reference loops */
   /* per channel: 16 bytes of constants (or a sum and a constant); then one pixel's int16 taps */
   op->scratch_bytes = 16u * (uint32_t)DIM(f, 3) + 4u * (uint32_t)((DIM(f, 1) * DIM(f, 2) + 1) / 2);
@@ -437,7 +580,7 @@ static void depthwise_4ch(const interp_t *it, const op_t *op, const uint32_t *rq
             const int8_t *xp = xr, *wp = wr;
             for (int kx = kx0; kx < kx1; ++kx, xp += x_step, wp += ch) {
               const uint32_t xw = load32(xp), ww = load32(wp);
-              const uint32_t x02 = sadd16(sxtb16(xw), offset2), x13 = sadd16(sxtb16_ror8(xw), offset2);
+              const uint32_t x02 = sxtab16(offset2, xw), x13 = sxtab16_ror8(offset2, xw);
               const uint32_t w02 = sxtb16(ww), w13 = sxtb16_ror8(ww);
               s0 = smlabb(x02, w02, s0);
               s2 = smlatt(x02, w02, s2);

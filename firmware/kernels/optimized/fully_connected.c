@@ -111,7 +111,7 @@ void opt_fully_connected(const interp_t *it, const op_t *op) {
     const int8_t *src = (const int8_t *)in->data + batch * depth;
     for (int q = 0; q < quads; ++q) { /* widen the input once: (x0,x2)(x1,x3) with the offset added */
       uint32_t word = load32(src + 4 * q);
-      uint32_t lo = sadd16(sxtb16(word), offset2), hi = sadd16(sxtb16_ror8(word), offset2);
+      uint32_t lo = sxtab16(offset2, word), hi = sxtab16_ror8(offset2, word);
       memcpy(x + 4 * q, &lo, 4);
       memcpy(x + 4 * q + 2, &hi, 4);
     }

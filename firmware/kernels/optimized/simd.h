@@ -17,6 +17,13 @@ static inline uint32_t sxtb16_ror8(uint32_t x) {
   return r;
 }
 static inline uint32_t sadd16(uint32_t a, uint32_t b) { return __sadd16(a, b); }
+/* offset2 + (bytes 0, 2 of x) and offset2 + (bytes 1, 3 of x), one instruction each (SXTAB16). */
+static inline uint32_t sxtab16(uint32_t offset2, uint32_t x) { return __sxtab16(offset2, x); }
+static inline uint32_t sxtab16_ror8(uint32_t offset2, uint32_t x) {
+  uint32_t r;
+  __asm("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(offset2), "r"(x));
+  return r;
+}
 static inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
 #else
@@ -33,6 +40,9 @@ static inline uint32_t sxtb16_ror8(uint32_t x) { return sxtb16((x >> 8) | (x << 
 static inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xffff) * (int16_t)(b & 0xffff)));
 }
+static inline uint32_t sadd16(uint32_t a, uint32_t b);
+static inline uint32_t sxtab16(uint32_t offset2, uint32_t x) { return sadd16(sxtb16(x), offset2); }
+static inline uint32_t sxtab16_ror8(uint32_t offset2, uint32_t x) { return sadd16(sxtb16_ror8(x), offset2); }
 static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16)));
 }
@@ -53,10 +63,11 @@ static inline int32_t requant_fast(int32_t acc, int32_t multiplier, int r, uint3
   int32_t v = (int32_t)(((int64_t)acc * multiplier + (1ll << 30)) >> 31);
   return (int32_t)((uint32_t)v + (uint32_t)(v >> 31) + bias) >> r;
 }
-/* True when every channel of the op has a right shift, so requant_fast() applies. */
+/* True when every channel of the op has a right shift and a multiplier above 2^30 (not an exact power of
+ * two scale), so requant_fast() and the one-multiply form in conv.c apply; otherwise: reference kernels. */
 static inline int all_right_shifts(const op_t *op, int channels) {
   for (int c = 0; c < channels; ++c)
-    if (op->shifts[c] >= 0) return 0;
+    if (op->shifts[c] >= 0 || op->multipliers[c] <= (1 << 30)) return 0;
   return 1;
 }
 
