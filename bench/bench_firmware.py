@@ -21,30 +21,32 @@ def model_rows(name: str, model: Path) -> list[dict]:
     m = fw.measure(model, TEST_SET)
     ref, opt = m["reference"], m["optimized"]
     macs = sum(n for _, n in ref.layers)
+    # whole-model counts: the mean over the measured inputs (they differ by a few hundred instructions)
+    ref_instr, opt_instr = round(sum(ref.instr) / len(ref.instr)), round(sum(opt.instr) / len(opt.instr))
     cnn = name == "kws_cnn"  # the targets are set on the KWS CNN
     rows = [
         {"benchmark": f"{name} MACs per inference", "value": macs, "target": "", "note": ""},
         {
             "benchmark": f"{name} reference: emulated instr/inference",
-            "value": ref.instr[0],
+            "value": ref_instr,
             "target": "",
             "note": "straightforward TFLite-style loops",
         },
         {
             "benchmark": f"{name} optimized: emulated instr/inference",
-            "value": opt.instr[0],
+            "value": opt_instr,
             "target": "",
             "note": HOW,
         },
         {
             "benchmark": f"{name} optimized: MACs per emulated instr",
-            "value": f"{macs / opt.instr[0]:.3f}",
+            "value": f"{macs / opt_instr:.3f}",
             "target": ">= 1.0" if cnn else "",
-            "note": f"SMLAD bound is 2; reference {macs / ref.instr[0]:.3f}",
+            "note": f"SMLAD bound is 2; reference {macs / ref_instr:.3f}",
         },
         {
             "benchmark": f"{name} reference/optimized instructions",
-            "value": f"{ref.instr[0] / opt.instr[0]:.2f}x",
+            "value": f"{ref_instr / opt_instr:.2f}x",
             "target": ">= 4x" if cnn else "",
             "note": "whole model",
         },

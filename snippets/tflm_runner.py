@@ -52,15 +52,16 @@ def interpreter(model, arena_size=DEFAULT_ARENA, preserve_all_tensors=False):
     """A TFLM interpreter for a path or bytes; errors from AllocateTensors come back as RuntimeError."""
     config = runtime.InterpreterConfig.kPreserveAllTensors if preserve_all_tensors else (
         runtime.InterpreterConfig.kAllocationRecording)  # fmt: skip
-    with captured_stderr() as log:
+    data = _model_bytes(model)
+    with captured_stderr() as log:  # TFLM explains a failure on C-level stderr
         try:
-            return runtime.Interpreter.from_bytes(_model_bytes(model), arena_size=arena_size,
-                                                  intrepreter_config=config)  # fmt: skip
+            return runtime.Interpreter.from_bytes(data, arena_size=arena_size, intrepreter_config=config)
         except RuntimeError as error:
-            raise RuntimeError(
-                f"TFLM could not set up the model with a {arena_size}-byte arena: {error}"
-            ) from None
-    del log
+            failure = str(error)
+    said = " ".join(line.strip() for line in log[0].splitlines() if line.strip())
+    raise RuntimeError(
+        f"TFLM could not set up the model with a {arena_size}-byte arena: {failure}. TFLM: {said}"
+    )
 
 
 def run_tflm(model, inputs, arena_size=DEFAULT_ARENA) -> np.ndarray:

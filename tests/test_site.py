@@ -1,6 +1,6 @@
 """The docs site, checked from the built files: strict build, links, navigation, search, offline.
 
-The site is built once per run by tests/site/build.py (`mkdocs build --strict`, as `make site` does).
+The site is built once per run by tests/docsite/build.py (`mkdocs build --strict`, as `make site` does).
 References are the source files themselves: lessons/*.ipynb, cookbook/recipes/*.md, snippets/*.py
 and the installed package versions.
 """
@@ -18,8 +18,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from tests.site.build import ROOT, built_site
-from tests.site.run_examples import examples
+from tests.docsite.build import ROOT, built_site
+from tests.docsite.run_examples import examples
 
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
 RECIPES = sorted(p for p in (ROOT / "cookbook" / "recipes").glob("*.md") if p.name != "index.md")
@@ -251,9 +251,9 @@ def test_home_page_shows_versions_of_this_environment(site):
 
 @pytest.fixture(scope="module")
 def example_results() -> dict[str, str]:
-    """Every recipe's usage example, run once in one process by tests/site/run_examples.py."""
+    """Every recipe's usage example, run once in one process by tests/docsite/run_examples.py."""
     result = subprocess.run(
-        [sys.executable, "-m", "tests.site.run_examples", *map(str, RECIPES)],
+        [sys.executable, "-m", "tests.docsite.run_examples", *map(str, RECIPES)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -274,3 +274,17 @@ def test_math_is_rendered_at_build_time(site):
     text = (site / "glossary" / "index.html").read_text(encoding="utf-8")
     assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in text
     assert "arithmatex" not in text and "\\(" not in text
+
+
+def test_notebook_math_becomes_mathml_but_code_and_prices_do_not():
+    """The hook's notebook pass on a made-up markdown cell (nbconvert leaves $...$ for MathJax)."""
+    hooks = importlib.import_module("tools.mkdocs_hooks")
+    cell = (
+        '<div class="jp-Cell jp-MarkdownCell"><p>scale $s$ and $$q = x / s$$ but <code>$HOME</code></p>'
+        "<pre>echo $PATH $USER</pre></div>"
+    )
+    out = hooks.render_math_in_markdown_cells(cell)
+    assert out.count("<math") == 2 and 'display="block"' in out
+    assert "<code>$HOME</code>" in out and "<pre>echo $PATH $USER</pre>" in out
+    code_cell = '<div class="jp-Cell jp-CodeCell"><p>$x$</p></div>'
+    assert hooks.render_math_in_markdown_cells(code_cell) == code_cell

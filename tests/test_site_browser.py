@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, need_tool
-from tests.site.build import ROOT, built_site, serve
+from tests.docsite.build import ROOT, built_site, serve
 
 ARTIFACTS = ROOT / "test-artifacts"
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))

@@ -122,18 +122,14 @@ typedef struct {
   int32_t bias, multiplier;
   uint32_t k_lo;         /* k = 2^30 + (2^(r-1) + (zp << r)) * 2^31, low and high words (see requant_k) */
   int32_t k_hi;
-  int32_t shift_minus_1; /* r - 1 */
-  uint32_t rq_bias;      /* for requant_fast() */
-  int32_t right_shift;
-  int32_t unused;        /* 32 bytes: two channels are 64 bytes apart in the assembly */
+  int32_t shift_minus_1; /* r - 1. 20 bytes: the assembly uses offsets 0..16 and a 20-byte stride */
 } channel_t;
 
 static void fill_channels(channel_t *ch, const op_t *op, const int32_t *bias, int n, int32_t zp) {
   for (int c = 0; c < n; ++c) {
     const int r = -op->shifts[c];
     const int64_t k = (1ll << 30) + ((int64_t)(1 << (r - 1)) + (int64_t)zp * (1ll << r)) * (1ll << 31);
-    ch[c] = (channel_t){bias ? bias[c] : 0, op->multipliers[c], (uint32_t)k, (int32_t)(k >> 32), r - 1,
-                        requant_bias(r, zp), r, 0};
+    ch[c] = (channel_t){bias ? bias[c] : 0, op->multipliers[c], (uint32_t)k, (int32_t)(k >> 32), r - 1};
   }
 }
 
@@ -155,7 +151,7 @@ static inline int8_t output_of(int32_t acc, const channel_t *c, int32_t lo, int3
 typedef struct {
   const int16_t *col; /* 0: column buffer of the pixel pair */
   int32_t half_quads; /* 4: inner loop count */
-  const channel_t *ch; /* 8: constants of the current channel pair, advanced by 64 bytes */
+  const channel_t *ch; /* 8: constants of the current channel pair, advanced by 40 bytes */
   int8_t *o0, *o1;    /* 12, 16: outputs of the two pixels, advanced by 2 */
   int32_t lo;         /* 20: act_min (act_max is 127: SSAT) */
   int32_t pairs;      /* 24: channel pairs left */
@@ -193,7 +189,7 @@ __attribute__((noinline)) static void conv_pairs_asm(pair_block_t *block, const 
       "2:\n\t"
       "ldr %[x0], [%[p], #8]\n\t" /* ch */
       "ldr %[s0], [%[x0], #0]\n\t"
-      "ldr %[s1], [%[x0], #32]\n\t"
+      "ldr %[s1], [%[x0], #20]\n\t"
       "mov %[s2], %[s0]\n\t"
       "mov %[s3], %[s1]\n\t"
       "ldr %[col], [%[p], #0]\n\t"
@@ -227,9 +223,9 @@ __attribute__((noinline)) static void conv_pairs_asm(pair_block_t *block, const 
       "ldr %[n], [%[p], #20]\n\t"   /* act_min */
       "ldr %[y0], [%[p], #12]\n\t"  /* o0 */
       "ldr %[y1], [%[p], #16]\n\t"  /* o1 */
-      REQ(s2, 0, y1, 0) REQ(s3, 32, y1, 1) /* pixel 1 first: for an odd last pixel o1 == o0 */
-      REQ(s0, 0, y0, 0) REQ(s1, 32, y0, 1)
-      "add %[col], %[col], #64\n\t"
+      REQ(s2, 0, y1, 0) REQ(s3, 20, y1, 1) /* pixel 1 first: for an odd last pixel o1 == o0 */
+      REQ(s0, 0, y0, 0) REQ(s1, 20, y0, 1)
+      "add %[col], %[col], #40\n\t"
       "str %[col], [%[p], #8]\n\t"
       "add %[y0], %[y0], #2\n\t"
       "str %[y0], [%[p], #12]\n\t"
@@ -281,7 +277,7 @@ __attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, c
       "2:\n\t"
       "ldr %[x1], [%[x0], #8]\n\t" /* ch */
       "ldr %[s0], [%[x1], #0]\n\t"
-      "ldr %[s1], [%[x1], #32]\n\t"
+      "ldr %[s1], [%[x1], #20]\n\t"
       "mov %[s2], %[s0]\n\t"
       "mov %[s3], %[s1]\n\t"
       "ldr %[col], [%[x0], #0]\n\t"
@@ -312,13 +308,13 @@ __attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, c
       "ldr %[y1], [%[x0], #16]\n\t"  /* o1 */
       "cmn %[y2], #128\n\t"
       "beq 4f\n\t"
-      REQ2(s2, 0, y1, 0, CLAMP2) REQ2(s3, 32, y1, 1, CLAMP2) /* pixel 1 first: for an odd last pixel */
-      REQ2(s0, 0, y0, 0, CLAMP2) REQ2(s1, 32, y0, 1, CLAMP2) /* o1 == o0 and pixel 0 must win */
+      REQ2(s2, 0, y1, 0, CLAMP2) REQ2(s3, 20, y1, 1, CLAMP2) /* pixel 1 first: for an odd last pixel */
+      REQ2(s0, 0, y0, 0, CLAMP2) REQ2(s1, 20, y0, 1, CLAMP2) /* o1 == o0 and pixel 0 must win */
       "b 5f\n\t"
       "4:\n\t"
-      REQ2(s2, 0, y1, 0, "") REQ2(s3, 32, y1, 1, "") REQ2(s0, 0, y0, 0, "") REQ2(s1, 32, y0, 1, "")
+      REQ2(s2, 0, y1, 0, "") REQ2(s3, 20, y1, 1, "") REQ2(s0, 0, y0, 0, "") REQ2(s1, 20, y0, 1, "")
       "5:\n\t"
-      "add %[col], %[col], #64\n\t"
+      "add %[col], %[col], #40\n\t"
       "str %[col], [%[x0], #8]\n\t"
       "add %[y0], %[y0], #2\n\t"
       "str %[y0], [%[x0], #12]\n\t"
@@ -404,7 +400,7 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "cmn %[lo], #128\n\t" /* act_min -128: SSAT alone clamps (second copy of the loop) */
       "beq 6f\n\t"
       "1:\n\t"
-      "ldr %[acc], [%[ch]], #32\n\t" /* bias; the other fields are now at -28 ... -16 */
+      "ldr %[acc], [%[ch]], #20\n\t" /* bias; the other fields are now at -16 ... -4 */
       "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
       "smlad %[acc], %[t0], %[tmp], %[acc]\n\t"
       "smlad %[acc], %[t1], %[l64], %[acc]\n\t"
@@ -413,13 +409,13 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "smlad %[acc], %[t3], %[l64], %[acc]\n\t"
       "ldr %[tmp], [%[w]], #4\n\t"
       "smlad %[acc], %[t4], %[tmp], %[acc]\n\t"
-      "ldr %[tmp], [%[ch], #-28]\n\t"             /* multiplier */
-      "ldrd %[l64], %[h64], [%[ch], #-24]\n\t"    /* k */
+      "ldr %[tmp], [%[ch], #-16]\n\t"             /* multiplier */
+      "ldrd %[l64], %[h64], [%[ch], #-12]\n\t"    /* k */
       "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */
       "and %[tmp], %[acc], #0x80000000\n\t"
       "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */
       "sbc %[h64], %[h64], #0\n\t"
-      "ldr %[tmp], [%[ch], #-16]\n\t"             /* r - 1 */
+      "ldr %[tmp], [%[ch], #-4]\n\t"              /* r - 1 */
       "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */
       "ssat %[l64], #8, %[l64]\n\t"
       "cmp %[l64], %[lo]\n\t"
@@ -430,7 +426,7 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "bne 1b\n\t"
       "b 7f\n\t"
       "6:\n\t"
-      "ldr %[acc], [%[ch]], #32\n\t" /* bias; the other fields are now at -28 ... -16 */
+      "ldr %[acc], [%[ch]], #20\n\t" /* bias; the other fields are now at -16 ... -4 */
       "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
       "smlad %[acc], %[t0], %[tmp], %[acc]\n\t"
       "smlad %[acc], %[t1], %[l64], %[acc]\n\t"
@@ -439,13 +435,13 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "smlad %[acc], %[t3], %[l64], %[acc]\n\t"
       "ldr %[tmp], [%[w]], #4\n\t"
       "smlad %[acc], %[t4], %[tmp], %[acc]\n\t"
-      "ldr %[tmp], [%[ch], #-28]\n\t"             /* multiplier */
-      "ldrd %[l64], %[h64], [%[ch], #-24]\n\t"    /* k */
+      "ldr %[tmp], [%[ch], #-16]\n\t"             /* multiplier */
+      "ldrd %[l64], %[h64], [%[ch], #-12]\n\t"    /* k */
       "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */
       "and %[tmp], %[acc], #0x80000000\n\t"
       "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */
       "sbc %[h64], %[h64], #0\n\t"
-      "ldr %[tmp], [%[ch], #-16]\n\t"             /* r - 1 */
+      "ldr %[tmp], [%[ch], #-4]\n\t"              /* r - 1 */
       "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */
       "ssat %[l64], #8, %[l64]\n\t"
       "strb %[l64], [%[o]], #1\n\t"
@@ -506,7 +502,7 @@ static void depthwise_1ch(const interp_t *it, const op_t *op, uint8_t *scratch) 
         for (int oc = 0; oc < out_c; ++oc, w += pairs) {
           int32_t acc = ch[oc].bias;
           for (int j = 0; j < pairs; ++j) acc = smlad(load32(taps + 2 * j), w[j], acc);
-          o[oc] = (int8_t)clamp_i32(requant_fast(acc, ch[oc].multiplier, ch[oc].right_shift, ch[oc].rq_bias), lo, hi);
+          o[oc] = (int8_t)clamp_i32(requant_k(acc, &ch[oc]), lo, hi);
         }
       }
     }
@@ -543,8 +539,11 @@ int opt_prepare_depthwise(interp_t *it, op_t *op) {
   if (op->packed_weights && (DIM(in, 3) != 1 || op->packed_bytes != (uint32_t)DIM(f, 3) * tap_pairs * 4u))
     return KWS_ERR_BAD_MODEL; /* build-time weights that do not match the model */
   if (!all_right_shifts(op, DIM(f, 3))) return s; /* scratch_bytes 0: the reference loops */
-  /* per channel: 16 bytes of constants (or a sum and a constant); then one pixel's int16 taps */
-  op->scratch_bytes = 16u * (uint32_t)DIM(f, 3) + 4u * (uint32_t)((DIM(f, 1) * DIM(f, 2) + 1) / 2);
+  /* one input channel: the channel constants and one pixel's int16 taps; else a sum and a constant each */
+  if (DIM(in, 3) == 1 && op->packed_weights)
+    op->scratch_bytes = (uint32_t)sizeof(channel_t) * (uint32_t)DIM(f, 3) + 4u * tap_pairs;
+  else
+    op->scratch_bytes = 8u * (uint32_t)DIM(f, 3);
   return s;
 }
 
