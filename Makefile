@@ -25,10 +25,10 @@ serve: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab lessons/
 
-test: sysdeps $(STAMP)
+test: sysdeps $(STAMP) models
 	$(BIN)/python -m pytest
 
-bench: sysdeps $(STAMP)
+bench: sysdeps $(STAMP) models
 	$(BIN)/python -m bench
 
 # Rewrite constraints.txt from the working venv (after changing a pin in pyproject.toml).
