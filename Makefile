@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed
 .PHONY: site serve lab test bench lock sysdeps clean
 
 $(STAMP): pyproject.toml constraints.txt
+	PYTHON=$(PYTHON) bash tools/sysdeps.sh --python-only
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch and torchvision first, by pip: this machine keeps their wheels on disk.
 	$(BIN)/pip install -q -c constraints.txt torch torchvision

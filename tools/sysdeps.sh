@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, or says exactly what to run.
 # Each entry is "command:package"; a command already on PATH needs nothing.
+# `sysdeps.sh --python-only` checks only what creating the venv needs (make site, make lab).
 set -euo pipefail
 needs=(
   "arm-none-eabi-gcc:gcc-arm-none-eabi"
@@ -8,13 +9,19 @@ needs=(
   "dot:graphviz"
   "chromium:chromium"
   "espeak-ng:espeak-ng"
+  "xxd:xxd"
+  "cc:gcc"
 )
+[ "${1:-}" = "--python-only" ] && needs=()
 missing=()
 for entry in "${needs[@]}"; do
   command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
 done
-# newlib has no command of its own: look for its C library.
-[ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || missing+=(libnewlib-arm-none-eabi)
+# Libraries have no command of their own: look for a file each installs.
+[ ${#needs[@]} -eq 0 ] || [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || missing+=(libnewlib-arm-none-eabi)
+[ ${#needs[@]} -eq 0 ] || [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)  # the host build of the firmware
+# Debian ships venv's pip bootstrap separately from Python itself.
+"${PYTHON:-python3.11}" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 line="apt-get install -y --no-install-recommends ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
