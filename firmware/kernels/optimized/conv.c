@@ -62,6 +62,20 @@ static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, i
   for (; k < k_quads * 4; ++k) col[(k >> 2) * 8 + px * 4 + quad_order[k & 3]] = 0;
 }
 
+/* One quad of taps for 2 pixels x 2 channels (the body of dot_2x2's loop). */
+#define DOT_2X2_QUAD \
+  "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t" /* pixel 0 taps (0,2)(1,3), pixel 1 the same */ \
+  "ldrd %[y0], %[y1], [%[w]], #8\n\t"             /* channel 0 */ \
+  "smlad %[s0], %[x0], %[y0], %[s0]\n\t" \
+  "smlad %[s0], %[x1], %[y1], %[s0]\n\t" \
+  "smlad %[s2], %[x2], %[y0], %[s2]\n\t" \
+  "smlad %[s2], %[x3], %[y1], %[s2]\n\t" \
+  "ldrd %[y0], %[y1], [%[w]], #8\n\t" /* channel 1 */ \
+  "smlad %[s1], %[x0], %[y0], %[s1]\n\t" \
+  "smlad %[s1], %[x1], %[y1], %[s1]\n\t" \
+  "smlad %[s3], %[x2], %[y0], %[s3]\n\t" \
+  "smlad %[s3], %[x3], %[y1], %[s3]\n\t"
+
 /* s[0] += px0.ch0, s[1] += px0.ch1, s[2] += px1.ch0, s[3] += px1.ch1 over `quads` quads of taps.
  * Per quad: one LDM (both pixels), two LDRD (both channels), eight SMLAD: 16 MACs in 11 instructions,
  * plus 2 for the loop every two quads. Registers are pinned because LDM loads in register-number order. */
@@ -78,29 +92,8 @@ __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t 
   register uint32_t y0 __asm("r9"), y1 __asm("lr");
   __asm volatile(
       "1:\n\t"
-      "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t" /* pixel 0 taps (0,2)(1,3), pixel 1 the same */
-      "ldrd %[y0], %[y1], [%[w]], #8\n\t"             /* channel 0 */
-      "smlad %[s0], %[x0], %[y0], %[s0]\n\t"
-      "smlad %[s0], %[x1], %[y1], %[s0]\n\t"
-      "smlad %[s2], %[x2], %[y0], %[s2]\n\t"
-      "smlad %[s2], %[x3], %[y1], %[s2]\n\t"
-      "ldrd %[y0], %[y1], [%[w]], #8\n\t" /* channel 1 */
-      "smlad %[s1], %[x0], %[y0], %[s1]\n\t"
-      "smlad %[s1], %[x1], %[y1], %[s1]\n\t"
-      "smlad %[s3], %[x2], %[y0], %[s3]\n\t"
-      "smlad %[s3], %[x3], %[y1], %[s3]\n\t"
-      /* the same again: the loop runs over pairs of quads (taps padded to multiples of 8) */
-      "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t" /* pixel 0 taps (0,2)(1,3), pixel 1 the same */
-      "ldrd %[y0], %[y1], [%[w]], #8\n\t"             /* channel 0 */
-      "smlad %[s0], %[x0], %[y0], %[s0]\n\t"
-      "smlad %[s0], %[x1], %[y1], %[s0]\n\t"
-      "smlad %[s2], %[x2], %[y0], %[s2]\n\t"
-      "smlad %[s2], %[x3], %[y1], %[s2]\n\t"
-      "ldrd %[y0], %[y1], [%[w]], #8\n\t" /* channel 1 */
-      "smlad %[s1], %[x0], %[y0], %[s1]\n\t"
-      "smlad %[s1], %[x1], %[y1], %[s1]\n\t"
-      "smlad %[s3], %[x2], %[y0], %[s3]\n\t"
-      "smlad %[s3], %[x3], %[y1], %[s3]\n\t"
+      DOT_2X2_QUAD
+      DOT_2X2_QUAD /* twice: the loop runs over pairs of quads (taps padded to multiples of 8) */
       "subs %[n], %[n], #1\n\t"
       "bne 1b\n\t"
       : [col] "+r"(rc), [w] "+r"(rw), [n] "+r"(rn), [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3),

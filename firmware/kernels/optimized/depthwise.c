@@ -8,6 +8,27 @@
 #include "channels.h"
 #include "simd.h"
 
+/* One output channel of the 1-input-channel depthwise conv: 5 SMLADs, then the requantisation. */
+#define DW_TAPS_AND_REQUANTISE \
+  "ldr %[acc], [%[ch]], #20\n\t" /* bias; the other fields are now at -16 ... -4 */ \
+  "ldrd %[tmp], %[l64], [%[w]], #8\n\t" \
+  "smlad %[acc], %[t0], %[tmp], %[acc]\n\t" \
+  "smlad %[acc], %[t1], %[l64], %[acc]\n\t" \
+  "ldrd %[tmp], %[l64], [%[w]], #8\n\t" \
+  "smlad %[acc], %[t2], %[tmp], %[acc]\n\t" \
+  "smlad %[acc], %[t3], %[l64], %[acc]\n\t" \
+  "ldr %[tmp], [%[w]], #4\n\t" \
+  "smlad %[acc], %[t4], %[tmp], %[acc]\n\t" \
+  "ldr %[tmp], [%[ch], #-16]\n\t"             /* multiplier */ \
+  "ldrd %[l64], %[h64], [%[ch], #-12]\n\t"    /* k */ \
+  "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */ \
+  "and %[tmp], %[acc], #0x80000000\n\t" \
+  "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */ \
+  "sbc %[h64], %[h64], #0\n\t" \
+  "ldr %[tmp], [%[ch], #-4]\n\t"              /* r - 1 */ \
+  "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */ \
+  "ssat %[l64], #8, %[l64]\n\t"
+
 /* One input channel (a converted KWS CNN's first layer: depth multiplier = output channels). Per pixel the
  * taps are widened once into int16 pairs (x - zp); the weights were widened at build time to int16 pairs
  * per output channel, so each output is a short run of SMLADs on registers. */
@@ -24,24 +45,7 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "cmn %[lo], #128\n\t" /* act_min -128: SSAT alone clamps (second copy of the loop) */
       "beq 6f\n\t"
       "1:\n\t"
-      "ldr %[acc], [%[ch]], #20\n\t" /* bias; the other fields are now at -16 ... -4 */
-      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
-      "smlad %[acc], %[t0], %[tmp], %[acc]\n\t"
-      "smlad %[acc], %[t1], %[l64], %[acc]\n\t"
-      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
-      "smlad %[acc], %[t2], %[tmp], %[acc]\n\t"
-      "smlad %[acc], %[t3], %[l64], %[acc]\n\t"
-      "ldr %[tmp], [%[w]], #4\n\t"
-      "smlad %[acc], %[t4], %[tmp], %[acc]\n\t"
-      "ldr %[tmp], [%[ch], #-16]\n\t"             /* multiplier */
-      "ldrd %[l64], %[h64], [%[ch], #-12]\n\t"    /* k */
-      "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */
-      "and %[tmp], %[acc], #0x80000000\n\t"
-      "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */
-      "sbc %[h64], %[h64], #0\n\t"
-      "ldr %[tmp], [%[ch], #-4]\n\t"              /* r - 1 */
-      "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */
-      "ssat %[l64], #8, %[l64]\n\t"
+      DW_TAPS_AND_REQUANTISE /* acc = bias + 10 taps; l64 = requantised, saturated to int8 */
       "cmp %[l64], %[lo]\n\t"
       "it lt\n\t"
       "movlt %[l64], %[lo]\n\t"
@@ -50,24 +54,7 @@ __attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint
       "bne 1b\n\t"
       "b 7f\n\t"
       "6:\n\t"
-      "ldr %[acc], [%[ch]], #20\n\t" /* bias; the other fields are now at -16 ... -4 */
-      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
-      "smlad %[acc], %[t0], %[tmp], %[acc]\n\t"
-      "smlad %[acc], %[t1], %[l64], %[acc]\n\t"
-      "ldrd %[tmp], %[l64], [%[w]], #8\n\t"
-      "smlad %[acc], %[t2], %[tmp], %[acc]\n\t"
-      "smlad %[acc], %[t3], %[l64], %[acc]\n\t"
-      "ldr %[tmp], [%[w]], #4\n\t"
-      "smlad %[acc], %[t4], %[tmp], %[acc]\n\t"
-      "ldr %[tmp], [%[ch], #-16]\n\t"             /* multiplier */
-      "ldrd %[l64], %[h64], [%[ch], #-12]\n\t"    /* k */
-      "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */
-      "and %[tmp], %[acc], #0x80000000\n\t"
-      "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */
-      "sbc %[h64], %[h64], #0\n\t"
-      "ldr %[tmp], [%[ch], #-4]\n\t"              /* r - 1 */
-      "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */
-      "ssat %[l64], #8, %[l64]\n\t"
+      DW_TAPS_AND_REQUANTISE /* acc = bias + 10 taps; l64 = requantised, saturated to int8 */
       "strb %[l64], [%[o]], #1\n\t"
       "cmp %[o], %[end]\n\t"
       "bne 6b\n\t"

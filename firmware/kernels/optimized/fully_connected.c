@@ -5,6 +5,30 @@
 #include "../kernels.h"
 #include "simd.h"
 
+/* One quad of inputs against 4 weight rows (the body of dot_4rows' loop). */
+#define DOT_4ROWS_QUAD \
+  "ldrd %[x0], %[x1], [%[x]], #8\n\t" \
+  "ldr %[t], [%[w], %[st]]\n\t" /* row 1 */ \
+  "sxtb16 %[u], %[t]\n\t" \
+  "sxtb16 %[t], %[t], ror #8\n\t" \
+  "smlad %[s1], %[u], %[x0], %[s1]\n\t" \
+  "smlad %[s1], %[t], %[x1], %[s1]\n\t" \
+  "ldr %[t], [%[w]], #4\n\t" /* row 0 */ \
+  "sxtb16 %[u], %[t]\n\t" \
+  "sxtb16 %[t], %[t], ror #8\n\t" \
+  "smlad %[s0], %[u], %[x0], %[s0]\n\t" \
+  "smlad %[s0], %[t], %[x1], %[s0]\n\t" \
+  "ldr %[t], [%[w2], %[st]]\n\t" /* row 3 */ \
+  "sxtb16 %[u], %[t]\n\t" \
+  "sxtb16 %[t], %[t], ror #8\n\t" \
+  "smlad %[s3], %[u], %[x0], %[s3]\n\t" \
+  "smlad %[s3], %[t], %[x1], %[s3]\n\t" \
+  "ldr %[t], [%[w2]], #4\n\t" /* row 2 */ \
+  "sxtb16 %[u], %[t]\n\t" \
+  "sxtb16 %[t], %[t], ror #8\n\t" \
+  "smlad %[s2], %[u], %[x0], %[s2]\n\t" \
+  "smlad %[s2], %[t], %[x1], %[s2]\n\t"
+
 /* s[r] += row r . x over `quads` quads (an even number); rows 0..3 start at w, w + stride, w + 2 stride,
  * w + 3 stride. Per quad: 4 weight words, 8 SXTB16, 8 SMLAD, 1 LDRD of input: 16 MACs in 21 instructions,
  * plus 2 for the loop every two quads. */
@@ -16,49 +40,8 @@ __attribute__((noinline)) static void dot_4rows(const int8_t *w, int32_t stride,
   uint32_t x0, x1, t, u;
   __asm volatile(
       "1:\n\t"
-      "ldrd %[x0], %[x1], [%[x]], #8\n\t"
-      "ldr %[t], [%[w], %[st]]\n\t" /* row 1 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s1], %[u], %[x0], %[s1]\n\t"
-      "smlad %[s1], %[t], %[x1], %[s1]\n\t"
-      "ldr %[t], [%[w]], #4\n\t" /* row 0 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s0], %[u], %[x0], %[s0]\n\t"
-      "smlad %[s0], %[t], %[x1], %[s0]\n\t"
-      "ldr %[t], [%[w2], %[st]]\n\t" /* row 3 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s3], %[u], %[x0], %[s3]\n\t"
-      "smlad %[s3], %[t], %[x1], %[s3]\n\t"
-      "ldr %[t], [%[w2]], #4\n\t" /* row 2 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s2], %[u], %[x0], %[s2]\n\t"
-      "smlad %[s2], %[t], %[x1], %[s2]\n\t"
-      /* the same for the next quad: the loop runs over pairs of quads */
-      "ldrd %[x0], %[x1], [%[x]], #8\n\t"
-      "ldr %[t], [%[w], %[st]]\n\t" /* row 1 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s1], %[u], %[x0], %[s1]\n\t"
-      "smlad %[s1], %[t], %[x1], %[s1]\n\t"
-      "ldr %[t], [%[w]], #4\n\t" /* row 0 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s0], %[u], %[x0], %[s0]\n\t"
-      "smlad %[s0], %[t], %[x1], %[s0]\n\t"
-      "ldr %[t], [%[w2], %[st]]\n\t" /* row 3 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s3], %[u], %[x0], %[s3]\n\t"
-      "smlad %[s3], %[t], %[x1], %[s3]\n\t"
-      "ldr %[t], [%[w2]], #4\n\t" /* row 2 */
-      "sxtb16 %[u], %[t]\n\t"
-      "sxtb16 %[t], %[t], ror #8\n\t"
-      "smlad %[s2], %[u], %[x0], %[s2]\n\t"
-      "smlad %[s2], %[t], %[x1], %[s2]\n\t"
+      DOT_4ROWS_QUAD
+      DOT_4ROWS_QUAD /* twice: the loop runs over pairs of quads */
       "subs %[n], %[n], #1\n\t"
       "bne 1b\n\t"
       : [w] "+r"(w), [w2] "+r"(w2), [x] "+r"(x), [n] "+r"(quads), [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2),
