@@ -3,6 +3,7 @@
     python tools/nb.py build lessons/src.py lessons/NN_topic.ipynb   # cells from "# %%" markers
     python tools/nb.py run lessons/NN_topic.ipynb                    # execute in place, store outputs
     python tools/nb.py extract lessons/NN_topic.ipynb out.py         # back to percent format
+    python tools/nb.py strip lessons/*.ipynb                         # remove machine paths from outputs ("run" does it too)
 
 Cell markers: "# %%" (code), "# %% [markdown]" (markdown, lines start with "# "),
 "# %% tags=["raises-exception"]" (a code cell expected to raise: nbval checks it still does).
@@ -68,6 +69,36 @@ def notebook_to_py(nb) -> str:
     return "\n".join(out)
 
 
+ROOT = Path(__file__).resolve().parent.parent
+# Tracebacks name files by absolute path; readers (and CI, in another folder) must not see this machine's.
+SITE_PACKAGES = re.compile(r"(?:/[^\s\"'()]*?)?/(?:\.venv|venv|usr|usr/local)/lib/python3\.\d+/(?:site|dist)-packages/")
+STDLIB = re.compile(r"/usr(?:/local)?/lib/python(3\.\d+)/")
+
+
+def strip_paths(text: str, root: Path = ROOT) -> str:
+    text = SITE_PACKAGES.sub("site-packages/", text)
+    text = text.replace(f"{root}/", "").replace(str(root), ".")
+    return STDLIB.sub(r"python\1/", text)
+
+
+def strip_notebook_paths(path: Path) -> bool:
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                new = [strip_paths(line) for line in out["traceback"]]
+                changed |= new != out["traceback"]
+                out["traceback"] = new
+            elif "text" in out:
+                new = strip_paths(out["text"])
+                changed |= new != out["text"]
+                out["text"] = new
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def run(path: Path) -> None:
     # Runs with the lesson's folder as working directory, as nbval and JupyterLab do.
     subprocess.run(
@@ -75,6 +106,7 @@ def run(path: Path) -> None:
          "--ExecutePreprocessor.timeout=600", path.name],
         cwd=path.parent, check=True,
     )  # fmt: skip
+    strip_notebook_paths(path)
 
 
 def main(argv):
@@ -88,6 +120,10 @@ def main(argv):
     elif cmd == "run":
         for p in args:
             run(Path(p))
+    elif cmd == "strip":
+        for p in args:
+            if strip_notebook_paths(Path(p)):
+                print(f"stripped machine paths from {p}")
     else:
         raise SystemExit(__doc__)
 
