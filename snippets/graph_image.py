@@ -7,6 +7,7 @@ Needs: onnx, the graphviz Python package and Graphviz's `dot` program (Debian: a
 output tensor) so an edit stands out in a before/after pair.
 """
 
+import difflib
 import shutil
 from pathlib import Path
 
@@ -17,12 +18,24 @@ MAX_NODES = 400  # beyond this a picture is unreadable: extract a sub-model firs
 
 
 def _load(model_or_path) -> onnx.ModelProto:
+    """An ONNX model from a ModelProto or a path; a missing, empty or non-ONNX file is named."""
     if isinstance(model_or_path, onnx.ModelProto):
         return model_or_path
     path = Path(model_or_path)
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX file at {path}")
-    return onnx.load(str(path), load_external_data=False)
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path} is empty: expected an ONNX model (a serialized onnx.ModelProto)")
+    try:
+        model = onnx.load_model_from_string(data)  # binary protobuf; external weights are not needed
+    except Exception as error:
+        raise ValueError(
+            f"{path} is not an ONNX model (expected a serialized onnx.ModelProto): {error}"
+        ) from None
+    if not model.ir_version or not model.graph.output:
+        raise ValueError(f"{path} is not an ONNX model: it parses, but has no IR version or graph outputs")
+    return model
 
 
 def _shape(value_info) -> str:
@@ -35,6 +48,11 @@ def graph_to_dot(model_or_path, *, rankdir: str = "TB", highlight=()) -> graphvi
     highlight = set(highlight)
     model = _load(model_or_path)
     graph = model.graph
+    known = {n.name for n in graph.node} | {t for n in graph.node for t in [*n.input, *n.output]}
+    unknown = sorted(highlight - known - {i.name for i in graph.input})
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], sorted(known - {""}), n=10, cutoff=0)
+        raise KeyError(f"highlight {unknown}: no node or tensor of that name; closest: {close}")
     if len(graph.node) > MAX_NODES:
         raise ValueError(f"graph has {len(graph.node)} nodes; draw at most {MAX_NODES} (extract a sub-model)")
     dot = graphviz.Digraph(

@@ -7,6 +7,7 @@ is missing, `run_intermediates(model, feeds)` returns every tensor the graph com
 """
 
 import ast
+import difflib
 import re
 from pathlib import Path
 
@@ -19,12 +20,24 @@ SCOPES_KEY = "pkg.torch.onnx.name_scopes"  # written by torch.onnx.export(dynamo
 
 
 def _load(model_or_path) -> onnx.ModelProto:
+    """An ONNX model from a ModelProto or a path; a missing, empty or non-ONNX file is named."""
     if isinstance(model_or_path, onnx.ModelProto):
         return model_or_path
     path = Path(model_or_path)
     if not path.is_file():
         raise FileNotFoundError(f"no ONNX file at {path}")
-    return onnx.load(str(path))
+    data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path} is empty: expected an ONNX model (a serialized onnx.ModelProto)")
+    try:
+        model = onnx.load_model_from_string(data)  # binary protobuf, whatever the file is called
+    except Exception as error:
+        raise ValueError(
+            f"{path} is not an ONNX model (expected a serialized onnx.ModelProto): {error}"
+        ) from None
+    if not model.ir_version or not model.graph.output:
+        raise ValueError(f"{path} is not an ONNX model: it parses, but has no IR version or graph outputs")
+    return model
 
 
 def tensor_names(model) -> list[str]:
@@ -35,11 +48,32 @@ def tensor_names(model) -> list[str]:
     return names + [o for n in graph.node if n.op_type != "Constant" for o in n.output if o]
 
 
-def node_module(node: onnx.NodeProto) -> str | None:
+def _legacy_path(node_name: str, known) -> list[str]:
+    """'/features/features.7/block/block.1/Conv' -> ['features', 'features.7', 'features.7.block',
+    'features.7.block.1']: one part per module, an attribute name ('block') or, for a child of a
+    container, the container's attribute name and the index ('block.1'). The N+1-th call of a module
+    gets '_N' ('relu_1'), stripped when the bare name is in `known`, so a real name such as 'ln_1' stays.
+    """
+    path, parent = [], ""
+    for part in node_name.split("/")[1:-1]:
+        prefix = part.rpartition(".")[0]
+        name = f"{parent}.{part}" if parent else part
+        if prefix and (parent == prefix or parent.endswith(f".{prefix}")):
+            name = parent[: len(parent) - len(prefix)] + part
+        match = re.fullmatch(r"(.+)_\d+", name)
+        if name not in known and match and match[1] in known:
+            name = match[1]
+        path.append(name)
+        parent = name
+    return path
+
+
+def node_module(node: onnx.NodeProto, known: set[str] = frozenset()) -> str | None:
     """Qualified name of the PyTorch module that produced a node ('' = top level), None if unknown.
 
     dynamo=True stores the scope list in metadata; dynamo=False encodes it in the node name
-    ('/layer1/layer1.0/conv1/Conv'; a second call of one module gets a suffix: 'relu_1').
+    ('/layer1/layer1.0/conv1/Conv'). `known`: module names, to tell a second call ('relu_1') from a
+    module called 'relu_1'; module_outputs() collects them from the graph itself.
     """
     for prop in node.metadata_props:
         if prop.key == SCOPES_KEY:
@@ -47,25 +81,29 @@ def node_module(node: onnx.NodeProto) -> str | None:
             return scopes[-2] if len(scopes) >= 2 else ""
     if not node.name.startswith("/"):
         return None
-    qualified = ""
-    for part in node.name.split("/")[1:-1]:
-        parent, _, last = qualified.rpartition(".")
-        if part.startswith(f"{last}.") and qualified:  # a container's child: '/layer1/layer1.0'
-            qualified = f"{parent}.{part}" if parent else part
-        else:
-            qualified = f"{qualified}.{part}" if qualified else part
-    return re.sub(r"_\d+$", "", qualified) if qualified else ""
+    path = _legacy_path(node.name, known)
+    return path[-1] if path else ""
 
 
 def module_outputs(model) -> dict[str, str]:
     """{module name: the tensor its last node wrote}, in graph order; looks names up, hard-codes none."""
+    nodes = _load(model).graph.node
+    raw = {name for n in nodes if n.name.startswith("/") for name in _legacy_path(n.name, set())}
+    repeats = {name for name in raw if (m := re.fullmatch(r"(.+)_\d+", name)) and m[1] in raw}
+    known = raw - repeats  # 'relu_1' beside 'relu' is relu's second call; 'ln_1' alone is a name
     found = {}
-    for node in _load(model).graph.node:
-        module = node_module(node)
+    for node in nodes:
+        module = node_module(node, known)
         if module and node.op_type != "Constant":
             found.pop(module, None)  # re-insert so the order follows the module's last node
             found[module] = node.output[0]
     return found
+
+
+def _unknown(names, available) -> KeyError:
+    """KeyError naming the unknown tensors and at most 10 existing names closest to the first one."""
+    close = difflib.get_close_matches(names[0], available, n=10, cutoff=0)
+    return KeyError(f"tensors {names} are not in the model ({len(available)} tensors); closest: {close}")
 
 
 def _needed_nodes(graph, inputs, outputs):
@@ -94,7 +132,7 @@ def extract_submodel(model, input_names, output_names, path=None) -> onnx.ModelP
     available = tensor_names(model)
     missing = [n for n in [*input_names, *output_names] if n not in available]
     if missing:
-        raise KeyError(f"tensors {missing} are not in the model; available tensors: {available}")
+        raise _unknown(missing, available)
     graph, given = model.graph, set(input_names)
     weights = {t.name for t in graph.initializer}
     known = given | weights
@@ -128,7 +166,7 @@ def expose_intermediate_outputs(model, names=None) -> onnx.ModelProto:
     names = available if names is None else list(names)
     unknown = [n for n in names if n not in available]
     if unknown:
-        raise KeyError(f"tensors {unknown} are not in the model; available tensors: {available}")
+        raise _unknown(unknown, available)
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
     try:  # typed outputs where shape inference knows them; onnxruntime also accepts untyped ones

@@ -33,6 +33,11 @@ def test_boxes_and_arrows_follow_the_graph():
     assert arrows == sum(len(n.input) for n in model.graph.node) + len(model.graph.output) == 5
 
 
+def test_highlight_of_an_unknown_name_raises():
+    with pytest.raises(KeyError, match=r"highlight \['Add'\]: no node or tensor of that name; closest"):
+        graph_to_dot(linear(), highlight=["Add"])  # an op type, not a name
+
+
 def test_highlight_colours_the_named_node():
     source = graph_to_dot(linear(), highlight=["output"]).source
     painted = [s for s in source.splitlines() if "#f4cccc" in s]

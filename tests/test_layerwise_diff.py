@@ -156,3 +156,51 @@ def test_wrong_inputs_are_named(resnet, tmp_path):
         layerwise_diff(net, model, (X, X))
     with pytest.raises(FileNotFoundError, match="no ONNX file"):
         layerwise_diff(net, tmp_path / "missing.onnx", (X,))
+
+
+class Nested(torch.nn.Module):
+    """Names the old legacy parser got wrong ('features.0.0' nested twice, 'ln_1' is no second call),
+    an attention block whose output no child module makes (out_proj runs functionally), and a child
+    that returns a dict."""
+
+    class DictOut(torch.nn.Module):
+        def forward(self, x):
+            return {"y": 2 * x, "s": x.sum(1)}
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU()))
+        self.attn = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+        self.ln_1 = torch.nn.Linear(16, 8)
+        self.pack = self.DictOut()
+
+    def forward(self, x):
+        x = self.features(x)
+        x = x + self.attn(x, x, x, need_weights=False)[0]
+        return self.pack(self.ln_1(x))["y"]
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_nested_names_attention_and_dicts(tmp_path, dynamo):
+    torch.manual_seed(0)
+    net, X = Nested().eval(), torch.randn(1, 5, 8)
+    model = export(net, X, tmp_path / "clean.onnx", dynamo=dynamo, faulty=False)
+    table = layerwise_diff(net, model, (X,))
+    layers = set(table["layer"])
+    assert {"features.0.0", "features.0.1", "attn", "ln_1"} <= layers
+    assert table.attrs["first_divergent"] is None
+    skipped = table.loc[table["layer"] == "pack", "note"]
+    assert skipped.str.contains("output is dict").all() and "(output is dict" in format_diff(table)
+    # A fault inside the attention block: out_proj is used functionally, so only the block has a row.
+    faulty = Nested().eval()
+    faulty.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        faulty.attn.out_proj.weight.mul_(1.05)
+    model = export(faulty, X, tmp_path / "faulty.onnx", dynamo=dynamo, faulty=False)
+    table = layerwise_diff(net, model, (X,))
+    assert table.attrs["first_divergent"] == "attn"
+    row = table.set_index("layer").loc["attn"]
+    # reference for the row: the attention output computed by the clean and the faulty torch modules
+    want = compare(net.attn(*[net.features(X)] * 3)[0].detach().numpy(),
+                   faulty.attn(*[net.features(X)] * 3)[0].detach().numpy())  # fmt: skip
+    assert row["sqnr_db"] == pytest.approx(want["sqnr_db"], abs=0.5)

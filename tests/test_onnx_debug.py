@@ -91,12 +91,66 @@ def test_too_few_inputs_names_what_is_missing(branchy):
         onnx.utils.extract_model(str(path), str(path.with_name("bad.onnx")), [names["convs2.1"]], [add])
 
 
-def test_unknown_names_list_available(branchy):
-    _, _, model, _ = branchy
-    with pytest.raises(KeyError, match=r"\['nope'\] are not in the model; available tensors: \['x'"):
-        extract_submodel(model, ["x"], ["nope"])
+def test_unknown_names_list_at_most_ten_close_ones(tmp_path):
+    torch.manual_seed(0)
+    net, X = torchvision.models.resnet18(weights=None).eval(), torch.randn(1, 3, 32, 32)
+    model = export(net, X, tmp_path / "r.onnx", dynamo=True)
+    assert len(tensor_names(model)) > 40
+    for call in (lambda: extract_submodel(model, ["x"], ["relu_99"]),
+                 lambda: expose_intermediate_outputs(model, ["relu_99"])):  # fmt: skip
+        with pytest.raises(KeyError, match=r"\['relu_99'\] are not in the model") as info:
+            call()
+        closest = eval(str(info.value).split("closest: ")[1].rstrip("\"'"))  # the printed list
+        assert len(closest) == 10 and all(name in tensor_names(model) for name in closest)
+        assert closest[0].startswith("relu") and len(str(info.value)) < 400
     with pytest.raises(FileNotFoundError, match="no ONNX file"):
         extract_submodel("missing.onnx", ["x"], ["y"])
+
+
+@pytest.mark.parametrize("call", ["tensor_names", "module_outputs", "extract", "graph_to_dot", "layerwise"])
+def test_bad_files_name_the_path(call, tmp_path):
+    from snippets.graph_image import graph_to_dot
+    from snippets.layerwise_diff import layerwise_diff
+
+    run_it = {
+        "tensor_names": tensor_names,
+        "module_outputs": module_outputs,
+        "extract": lambda p: extract_submodel(p, ["x"], ["y"]),
+        "graph_to_dot": graph_to_dot,
+        "layerwise": lambda p: layerwise_diff(p, p, np.zeros(1, np.float32)),
+    }[call]
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "notes.onnx").write_text("a text file, not a model\n" * 20)
+    (tmp_path / "model.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match=r"empty.onnx is empty: expected an ONNX model"):
+        run_it(tmp_path / "empty.onnx")
+    for name in ("notes.onnx", "model.json"):
+        with pytest.raises(ValueError, match=rf"{name} is not an ONNX model"):
+            run_it(tmp_path / name)
+
+
+class Nested(torch.nn.Module):
+    """Names the legacy parser used to get wrong: a Sequential in a Sequential, and 'ln_1'."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()))
+        self.ln_1 = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.ln_1(self.features(x).mean((2, 3)))
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["legacy", "dynamo"])
+def test_module_names_of_nested_containers(dynamo, tmp_path):
+    net, X = Nested().eval(), torch.randn(1, 3, 8, 8)
+    model = export(net, X, tmp_path / "n.onnx", dynamo)
+    names = module_outputs(model)
+    assert {"features.0.0", "ln_1"} <= set(names) <= {n for n, _ in net.named_modules()}
+    values = run_intermediates(model, {"x": X.numpy()}, [names["features.0.0"]])
+    np.testing.assert_allclose(
+        values[names["features.0.0"]], net.features[0][0](X).detach().numpy(), atol=1e-5
+    )
 
 
 def test_intermediates_match_torch_hooks(branchy):
