@@ -2,7 +2,8 @@
 
 Debian's chromium is driven by Python playwright (`executable_path`, no downloaded browser). Every test
 also checks that the page logged no console error and asked for nothing outside localhost. Screenshots of
-three pages go to test-artifacts/ (git-ignored). Locally a missing chromium skips; with CI=true it fails.
+the home page and lessons 11 and 34, at a desktop width (1366 px) and a phone width (390 px), go to
+build/site-screenshots/ (git-ignored) for a reviewer. Locally a missing chromium skips; with CI=true it fails.
 """
 
 import json
@@ -14,7 +15,8 @@ import pytest
 from tests.conftest import IN_CI, need_tool
 from tests.docsite.build import ROOT, built_site, serve
 
-ARTIFACTS = ROOT / "test-artifacts"
+ARTIFACTS = ROOT / "build" / "site-screenshots"
+WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
 RECIPES = sorted(p for p in (ROOT / "cookbook" / "recipes").glob("*.md") if p.name != "index.md")
 DYNAMIC_BATCH = [p for p in RECIPES if "dynamic-batch" in p.stem]
@@ -52,9 +54,11 @@ def browser():
 class Reader:
     """A browser tab that records console errors, page errors and requests that leave localhost."""
 
-    def __init__(self, browser, base_url):
+    def __init__(self, browser, base_url, size=(1280, 900), scheme="light"):
         self.base_url = base_url
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(
+            viewport={"width": size[0], "height": size[1]}, color_scheme=scheme
+        )
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url.rstrip("/"))
         self.errors, self.outside = [], []
         self.context.route("**/*", self._route)
@@ -71,14 +75,19 @@ class Reader:
             self.outside.append(url)
             route.abort()
 
-    def open(self, path=""):
-        response = self.page.goto(self.base_url + path)
+    def open(self, path="", wait="networkidle"):
+        response = self.page.goto(self.base_url + path, wait_until=wait)
         assert response is not None and response.ok, f"{path}: HTTP {response and response.status}"
-        self.page.wait_for_load_state("networkidle")
 
-    def screenshot(self, name):
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / name))
+    def screenshot(self, name, full_page=False):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
+
+    def overflow(self) -> int:
+        """How many pixels the page body is wider than the window (0: no sideways scrolling)."""
+        return self.page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
 
     def assert_clean(self):
         assert not self.errors, self.errors
@@ -92,15 +101,34 @@ def reader(browser, base_url):
     r.context.close()
 
 
-def test_home_page_renders(reader):
+@pytest.fixture(params=list(WIDTHS), ids=list(WIDTHS))
+def sized_reader(request, browser, base_url):
+    r = Reader(browser, base_url, WIDTHS[request.param])
+    r.width_name = request.param
+    yield r
+    r.context.close()
+
+
+def test_home_page_renders_and_its_path_picture_links_to_lessons(sized_reader):
+    reader = sized_reader
     reader.open()
     page = reader.page
     assert page.locator("article h1").first.inner_text().rstrip("¶ \n") == "The deployment cookbook"
-    picture = page.locator('article img[src$="path.svg"]')
-    picture.scroll_into_view_if_needed()
-    assert picture.evaluate("img => img.complete && img.naturalWidth > 0"), "the path picture did not load"
     assert page.locator("article table").last.is_visible()  # the tested-with table
-    reader.screenshot("home.png")
+    reader.screenshot(f"home-{reader.width_name}.png", full_page=True)
+    boxes = page.locator(".path-picture svg a")
+    visible = [boxes.nth(i) for i in range(boxes.count()) if boxes.nth(i).is_visible()]
+    assert len(visible) >= 6, f"only {len(visible)} linked boxes visible"
+    text_height = page.locator(".path-picture svg:visible text").first.evaluate(
+        "t => t.getBoundingClientRect().height"
+    )
+    assert text_height >= 11, f"path picture text is {text_height:.1f} px high: not legible"
+    hrefs = [box.get_attribute("href") for box in visible]
+    visible[-1].click()  # the last box: Cortex-M4, lesson 34 when it exists
+    page.wait_for_url(re.compile(re.escape(hrefs[-1].strip("./")) + "/?$"))
+    assert page.locator("article h1").count() == 1
+    assert reader.overflow() == 0
+    print(f"{reader.width_name}: {len(visible)} boxes, text {text_height:.0f} px high")
     reader.assert_clean()
 
 
@@ -156,6 +184,12 @@ def test_code_block_copy_button_copies_the_code(reader):
     page.locator(".md-dialog", has_text="Copied").wait_for(state="visible")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.strip() == code.strip() and len(copied) > 40
+    nav = block.locator(copy).first.bounding_box()
+    first_line = block.locator("pre > code").first.bounding_box()
+    code_top = first_line["y"] + float(
+        block.locator("pre > code").first.evaluate("c => getComputedStyle(c).paddingTop")[:-2]
+    )
+    assert nav["y"] + nav["height"] <= code_top + 1, "the copy button covers the first line of code"
     reader.screenshot("recipe.png")
     reader.assert_clean()
 
@@ -171,5 +205,112 @@ def test_lesson_page_shows_its_output_image(reader):
     image = page.locator(".jp-OutputArea-output img").first
     image.scroll_into_view_if_needed()
     assert image.evaluate("img => img.complete && img.naturalWidth > 50"), "the output image did not render"
+    image.click()
+    page.locator(".zoom-overlay img").wait_for(state="visible")
+    page.keyboard.press("Escape")
+    assert page.locator(".zoom-overlay").count() == 0
+    assert image.get_attribute("alt"), "figure without alt text"
     reader.screenshot("lesson.png")
+    reader.assert_clean()
+
+
+def test_no_page_scrolls_sideways(browser, base_url):
+    """Every lesson and recipe at 1366 and 390 px: wide code, outputs and tables scroll in their own box."""
+    pages = [f"lessons/{nb.stem}/" for nb in LESSONS] + [f"recipes/{md.stem}/" for md in RECIPES]
+    wide = []
+    for name, size in WIDTHS.items():
+        reader = Reader(browser, base_url, size)
+        for path in pages:
+            reader.open(path, wait="load")
+            if reader.overflow() > 0:
+                wide.append(f"{name} {path}: {reader.overflow()} px")
+        reader.assert_clean()
+        reader.context.close()
+    print(f"{len(pages)} pages at {len(WIDTHS)} widths")
+    assert not wide, wide
+
+
+WITH_ERRORS = [nb for nb in LESSONS if '"output_type": "error"' in nb.read_text(encoding="utf-8")]
+
+
+@pytest.mark.skipif(not WITH_ERRORS, reason="no lesson has an expected-error cell")
+def test_expected_error_line_is_visible_without_expanding(sized_reader):
+    reader = sized_reader
+    nb = next((n for n in WITH_ERRORS if n.name.startswith("11_")), WITH_ERRORS[0])
+    reader.open(f"lessons/{nb.stem}/")
+    page = reader.page
+    box = page.locator(".nb-error").first
+    box.scroll_into_view_if_needed()
+    for part in (".nb-error__where", ".nb-error__line", ".nb-error__message"):
+        assert box.locator(part).is_visible(), f"{part} is not visible"
+        inside = box.locator(part).evaluate("e => e.scrollWidth <= e.clientWidth + 1")
+        assert inside, f"{part} is cut off at {reader.width_name} width"
+    assert not box.locator("details > div").is_visible(), "the full traceback is not folded"
+    height = page.evaluate("document.documentElement.scrollHeight")
+    print(f"{nb.name} at {reader.width_name} width: {height} px tall")
+    reader.screenshot(f"lesson-11-{reader.width_name}.png")
+    box.locator("details > summary").click()
+    assert box.locator("details pre").first.is_visible()
+    assert reader.overflow() == 0
+    lesson_34 = [n for n in LESSONS if n.name.startswith("34_")]
+    if lesson_34:
+        reader.open(f"lessons/{lesson_34[0].stem}/")
+        reader.screenshot(f"lesson-34-{reader.width_name}.png")
+    reader.assert_clean()
+
+
+def test_dark_mode_toggles_and_reaches_notebook_cells(reader):
+    reader.open(f"lessons/{LESSONS[0].stem}/")
+    page = reader.page
+    body = page.locator("body")
+    cell = page.locator(".jp-CodeCell .highlight-ipynb pre").first
+
+    def background():
+        return cell.evaluate("e => getComputedStyle(e).backgroundColor")
+
+    assert body.get_attribute("data-md-color-scheme") == "default"
+    light = background()
+    page.locator('label.md-header__button[for^="__palette"]:visible').first.click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    dark = background()
+    assert dark != light, f"notebook cells stay {light} in dark mode"
+    reader.screenshot("lesson-dark.png")
+    page.locator('label.md-header__button[for^="__palette"]:visible').first.click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'default'")
+    reader.assert_clean()
+
+
+def search_results(reader, query: str) -> tuple[str, set[str]]:
+    reader.open()
+    page = reader.page
+    search = page.locator("input.md-search__input")
+    search.click()
+    search.press_sequentially(query, delay=20)
+    meta = page.locator(".md-search-result__meta")
+    page.wait_for_function(
+        "q => document.querySelector('.md-search-result__meta')?.textContent.match(/\\d+ matching/)",
+        arg=query,
+    )
+    links = page.locator(".md-search-result__item > a.md-search-result__link")
+    shown = -1
+    while links.count() != shown:  # material adds results as the list scrolls: scroll to the end
+        shown = links.count()
+        page.locator(".md-search__scrollwrap").evaluate("e => { e.scrollTop = e.scrollHeight; }")
+        page.wait_for_timeout(300)
+    pages = {re.split(r"[#?]", links.nth(i).get_attribute("href"))[0] for i in range(links.count())}
+    return meta.inner_text(), pages
+
+
+def test_search_finds_the_same_pages_for_both_spellings(reader):
+    """Same number of matching sections; which pages are listed first may differ (ranking counts words).
+
+    tests/test_site.py checks on the index itself that both spellings are in exactly the same sections.
+    """
+    british = search_results(reader, "quantisation")
+    american = search_results(reader, "quantization")
+    assert british[0] == american[0], f"quantisation: {british[0]}, quantization: {american[0]}"
+    assert len(british[1]) >= 5 and len(american[1]) >= 5, (british, american)
+    shared = british[1] & american[1]
+    assert len(shared) >= 0.7 * min(len(british[1]), len(american[1])), (british, american)
+    print(f"quantisation / quantization: {british[0]}; {len(shared)} of the pages listed first are shared")
     reader.assert_clean()

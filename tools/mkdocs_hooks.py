@@ -1,15 +1,18 @@
 """mkdocs hooks: the parts of the site that are generated at build time, so nothing typed can drift.
 
 - publishes lessons/*.ipynb (outside docs_dir) and builds the whole navigation from the files that exist:
-  a new lesson, recipe or page appears without editing mkdocs.yml;
+  a new lesson, recipe, page or snippet module appears without editing mkdocs.yml;
 - fills in the markers {{ tested_with }}, {{ lesson_table }}, {{ recipe_table }}, {{ snippet_reference }},
-  {{ readme_commands }};
-- expands `--8<-- "snippets/x.py:name"` to that function's source; closes every recipe with its lesson
-  link and the versions it was tested with (from its front matter);
-- gives every lesson page a line with its download link and how long it runs (build/lesson_times.json);
-- draws the home page's path picture (assets/path.svg) with the lesson numbers that exist;
-- keeps the site offline: notebook pages lose nbconvert's CDN scripts (MathJax, mermaid) and their
-  LaTeX is rendered to MathML at build time instead.
+  {{ readme_commands }}, {{ path_picture }} (tools/docsite/path_picture.py);
+- expands `--8<-- "snippets/x.py:name"` to that function's source; captions every recipe code block;
+  closes every recipe with what its example printed in the tests, its lesson link, the versions it was
+  tested with and its last commit;
+- tidies lesson pages (tools/docsite/notebook_page.py, error_cells.py): a download line with the
+  measured run time, versions and commit (provenance.py), folded expected-error tracebacks, no lint
+  pragmas, outputs kept out of search, figures with alt text that zoom;
+- keeps the site offline (no CDN scripts; LaTeX becomes MathML at build time) and free of this machine's
+  paths (tools/nb.py's strip_paths over every page, the search index and the notebook downloads);
+- makes search treat British and American spellings alike (search_spelling.py).
 
 A recipe (cookbook/recipes/<name>.md) starts with front matter and an H1, then shows the problem, a usage
 example that tests/test_site.py runs (every ```python block without --8<--), and the tested code:
@@ -26,27 +29,36 @@ example that tests/test_site.py runs (every ```python block without --8<--), and
 """
 
 import ast
-import hashlib
 import html
 import json
 import logging
 import posixpath
 import re
+import sys
 from pathlib import Path
 
 import yaml
-from latex2mathml.converter import convert as latex_to_mathml
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
-from mkdocs.structure.toc import get_toc
-
-from snippets.environment import package_version, tested_with
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `mkdocs` run as a script: make tools/ and snippets/ importable
+    sys.path.insert(0, str(ROOT))
+
+from snippets.environment import package_version, tested_with  # noqa: E402
+from tools.docsite import error_cells, notebook_page, provenance  # noqa: E402
+from tools.docsite.path_picture import path_picture  # noqa: E402
+from tools.docsite.recipe_page import (  # noqa: E402
+    after_last_example,
+    caption_code_blocks,
+    include_definitions,
+    recipe_output_block,
+)
+from tools.docsite.search_spelling import add_spelling_variants  # noqa: E402
+from tools.nb import strip_paths  # noqa: E402
+
 LESSONS = ROOT / "lessons"
 SNIPPETS = ROOT / "snippets"
-TIMES_FILE = ROOT / "build" / "lesson_times.json"
-LESSON_BUDGET_S = 60
 
 log = logging.getLogger("mkdocs.hooks.cookbook")
 
@@ -68,7 +80,8 @@ TOPICS = [
     "Microcontrollers",
 ]
 # Reference pages in this order when they exist; any other page is appended after them.
-REFERENCE = ["reference/snippets.md", "migration.md", "pytorch-tips.md", "glossary.md", "faq.md"]
+REFERENCE = ["migration.md", "pytorch-tips.md", "glossary.md", "faq.md"]
+GET_THE_CODE = "get-the-code.md"
 
 
 # ----------------------------------------------------------------------------- lessons
@@ -76,35 +89,28 @@ def lesson_files() -> list[Path]:
     return sorted(LESSONS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def lesson_title(path: Path) -> str:
-    """The first '# ' heading of the notebook's first markdown cell, else the file name."""
+def first_markdown(path: Path) -> str:
     try:
         cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError) as err:
         log.warning("cannot read lesson %s: %s", path.name, err)
-        return path.stem
-    for cell in cells:
-        if cell.get("cell_type") == "markdown":
-            for line in "".join(cell.get("source", "")).splitlines():
-                if line.startswith("# "):
-                    return line[2:].strip()
-            break
+        return ""
+    return next(("".join(c.get("source", "")) for c in cells if c.get("cell_type") == "markdown"), "")
+
+
+def plain_title(markdown: str) -> str:
+    """A heading's text as the page shows it: inline code and emphasis marks dropped, their words kept."""
+    text = re.sub(r"`([^`]*)`", r"\1", markdown)
+    text = re.sub(r"(\*\*|__|\*)(\S(?:.*?\S)?)\1", r"\2", text)
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text).strip()
+
+
+def lesson_title(path: Path) -> str:
+    """The first '# ' heading of the notebook's first markdown cell (as plain text), else the file name."""
+    for line in first_markdown(path).splitlines():
+        if line.startswith("# "):
+            return plain_title(line[2:])
     return path.stem
-
-
-def lesson_seconds() -> dict[str, float]:
-    """Measured nbval seconds per lesson file name, from the last `pytest` run (may be absent or partial)."""
-    try:
-        times = json.loads(TIMES_FILE.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {Path(k).name: float(v) for k, v in times.items()}
-
-
-def runtime_text(name: str, times: dict[str, float]) -> str:
-    if name in times:
-        return f"Runs in about {max(1, round(times[name]))} s (measured under nbval)"
-    return f"Time budget: under {LESSON_BUDGET_S} s"
 
 
 def lesson_part(path: Path) -> str:
@@ -136,7 +142,7 @@ def front_matter(path: Path) -> dict:
 def recipe_title(path: Path) -> str:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("# "):
-            return line[2:].strip()
+            return plain_title(line[2:])
     return path.stem.replace("-", " ")
 
 
@@ -147,73 +153,28 @@ def recipe_files(files) -> list[File]:
     )
 
 
-# ----------------------------------------------------------------------------- the path picture
-# (row, column, title, first and last lesson number, what you hold at that point); lesson ranges on the
-# picture are read from the lessons that exist, so it cannot drift from the book.
-PATH_BOXES = [
-    (1, 1, "Start here", 0, 0, "versions, seeds"),
-    (1, 2, "Everyday PyTorch", 1, 9, "net, state_dict"),
-    (1, 3, "Export to ONNX", 10, 12, "model.onnx"),
-    (1, 4, "Inside ONNX", 13, 19, "edit, cut, diff"),
-    (2, 2, "Detection", 20, 29, "re-param, QAT"),
-    (2, 3, "int8 quantisation", 30, 31, "model.tflite"),
-    (2, 4, "TFLM, C array", 32, 33, "arena, model.cc"),
-    (2, 5, "Cortex-M4", 34, 39, "firmware in QEMU"),
-]
+# ----------------------------------------------------------------------------- snippet reference
+def snippet_modules() -> list[Path]:
+    return [p for p in sorted(SNIPPETS.glob("*.py")) if p.name != "__init__.py"]
 
 
-def lesson_range(low: int, high: int) -> str:
-    numbers = sorted({int(nb.name[:2]) for nb in lesson_files()} & set(range(low, high + 1)))
-    if not numbers:
-        return "in preparation"
-    if len(numbers) == 1:
-        return f"lesson {numbers[0]:02d}"
-    return f"lessons {numbers[0]:02d}–{numbers[-1]:02d}"
+def snippet_summary(path: Path) -> str:
+    doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def path_svg() -> str:
-    """The home page's picture of the path through the book, as SVG (system fonts: nothing to download)."""
-    width, height, box_w, box_h = 960, 250, 160, 78
-    col = lambda c: 20 + (c - 1) * 190  # noqa: E731
-    row = {1: 20, 2: 150}
-    blue, orange = ("#e8eaf6", "#3949ab"), ("#fff3e0", "#e65100")
-    mono = "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace"
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
-        f'height="{height}" font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" role="img">',
-        "<title>The path through the book: PyTorch, ONNX, detection, int8 quantisation, TensorFlow Lite "
-        "Micro, a C array, firmware on a Cortex-M4</title>",
-        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+def snippet_page(path: Path) -> str:
+    """One page per module: a reader opens the module they need, not a 1 MB page of all of them."""
+    return f"# snippets/{path.name}\n\n::: snippets.{path.stem}\n"
+
+
+def snippet_reference(page) -> str:
+    """The reference's index: every module with the first line of its docstring."""
+    rows = [
+        f"| [`{p.name}`]({relative(page, f'reference/snippets/{p.stem}.md')}) | {snippet_summary(p)} |"
+        for p in snippet_modules()
     ]
-
-    def text(x, y, s, size, fill="#222", extra=""):
-        out.append(f'<text x="{x}" y="{y}" text-anchor="middle" font-size="{size}" fill="{fill}"{extra}>'
-                   f"{html.escape(s)}</text>")  # fmt: skip
-
-    def arrow(x1, y1, x2, y2):
-        out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#555" stroke-width="2" '
-                   'marker-end="url(#arrow)"/>')  # fmt: skip
-
-    for r, c, title, low, high, holds in PATH_BOXES:
-        (fill, stroke), x, y = (blue if r == 1 else orange), col(c), row[r]
-        out.append(f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="10" fill="{fill}" '
-                   f'stroke="{stroke}" stroke-width="2"/>')  # fmt: skip
-        text(x + box_w / 2, y + 24, title, 15, extra=' font-weight="bold"')
-        text(x + box_w / 2, y + 45, lesson_range(low, high), 13, "#444")
-        text(x + box_w / 2, y + 65, holds, 13, stroke, f' font-family="{mono}"')
-    x, y = col(5), row[1]
-    out.append(f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="10" fill="none" '
-               'stroke="#3949ab" stroke-width="2" stroke-dasharray="6 4"/>')  # fmt: skip
-    text(x + box_w / 2, y + 34, "ONNX Runtime", 15, extra=' font-weight="bold"')
-    text(x + box_w / 2, y + 55, "server, PC, phone", 13, "#444")
-    for r, columns in ((1, range(1, 5)), (2, range(2, 5))):
-        for c in columns:
-            arrow(col(c) + box_w + 2, row[r] + box_h / 2, col(c + 1) - 3, row[r] + box_h / 2)
-    arrow(col(2) + box_w / 2, row[1] + box_h + 2, col(2) + box_w / 2, row[2] - 3)
-    out.append(f'<text x="{col(2) + box_w / 2 + 8}" y="{(row[1] + box_h + row[2]) / 2 + 5}" font-size="12" '
-               'fill="#555">for a microcontroller</text>')  # fmt: skip
-    return "\n".join([*out, "</svg>"]) + "\n"
+    return "| module | what it does |\n|---|---|\n" + "\n".join(rows)
 
 
 # ----------------------------------------------------------------------------- navigation
@@ -221,7 +182,8 @@ def path_svg() -> str:
 def on_files(files, config):
     for nb in lesson_files():
         files.append(File(f"lessons/{nb.name}", str(ROOT), config["site_dir"], config["use_directory_urls"]))
-    files.append(File.generated(config, "assets/path.svg", content=path_svg()))
+    for path in snippet_modules():
+        files.append(File.generated(config, f"reference/snippets/{path.stem}.md", content=snippet_page(path)))
     config["nav"] = build_nav(files)
     return files
 
@@ -237,7 +199,7 @@ def build_nav(files) -> list:
 
     nav = [{"Home": take("index.md")}] if "index.md" in pages else []
 
-    lessons = [] if "lessons/index.md" not in pages else [take("lessons/index.md")]
+    lessons = [take(uri) for uri in ("lessons/index.md", GET_THE_CODE) if uri in pages]
     by_part: dict[str, list] = {}
     for nb in lesson_files():
         by_part.setdefault(lesson_part(nb), []).append({lesson_title(nb): take(f"lessons/{nb.name}")})
@@ -263,7 +225,11 @@ def build_nav(files) -> list:
     if recipes:
         nav.append({"Cookbook": recipes})
 
-    reference = [take(uri) for uri in REFERENCE if uri in pages]
+    reference = []
+    modules = [{f"snippets/{p.name}": take(f"reference/snippets/{p.stem}.md")} for p in snippet_modules()]
+    if "reference/snippets.md" in pages:
+        reference.append({"Snippet reference": [take("reference/snippets.md"), *modules]})
+    reference += [take(uri) for uri in REFERENCE if uri in pages]
     reference += [take(uri) for uri in sorted(pages - placed) if uri.endswith(".md")]
     if reference:
         nav.append({"Reference": reference})
@@ -278,13 +244,22 @@ def versions_table(packages=None) -> str:
 
 
 def lesson_table(page) -> str:
-    times = lesson_seconds()
-    rows = [
-        f"| {lesson_part(nb)} | [{lesson_title(nb)}]({relative(page, 'lessons/' + nb.name)}) "
-        f"| {runtime_text(nb.name, times)} |"
-        for nb in lesson_files()
-    ]
-    return "| part | lesson | time |\n|---|---|---|\n" + "\n".join(rows)
+    """Every lesson with what it teaches (its first "What you will learn" point) and its measured time."""
+    rows = []
+    for nb in lesson_files():
+        link = f"[{lesson_title(nb)}]({relative(page, 'lessons/' + nb.name)})"
+        learn = provenance.learn_line(first_markdown(nb)).replace("|", "\\|")
+        seconds = provenance.lesson_times().get(nb.name, (None, ""))[0]
+        time = f"{max(1, round(seconds))} s" if seconds is not None else ""
+        rows.append(f"| {link} | {learn} | {time} |")
+    return "| lesson | you will learn | time |\n|---|---|---|\n" + "\n".join(rows)
+
+
+def lesson_times_note() -> str:
+    notes = sorted({note for _, note in provenance.lesson_times().values()})
+    if not notes:
+        return "No lesson has been timed on this checkout yet, so no times are shown."
+    return "Times are nbval's, " + "; ".join(notes) + "."
 
 
 def recipe_table(page, files) -> str:
@@ -319,13 +294,11 @@ def readme_commands() -> str:
     return m.group(0)
 
 
-def snippet_reference() -> str:
-    """One mkdocstrings block per snippets/*.py module: a new snippet file appears by itself."""
-    blocks = []
-    for path in sorted(SNIPPETS.glob("*.py")):
-        if path.name != "__init__.py":
-            blocks.append(f"::: snippets.{path.stem}\n")
-    return "\n".join(blocks)
+def repo_clone(config) -> str:
+    """The clone command: with mkdocs.yml's repo_url when it is set, else with a placeholder to fill in."""
+    url = config.get("repo_url")
+    target = url if url else "<the repository's URL>"
+    return f"```bash\ngit clone {target} deployment-cookbook\ncd deployment-cookbook\n```"
 
 
 def relative(page, target_uri: str) -> str:
@@ -335,7 +308,7 @@ def relative(page, target_uri: str) -> str:
 
 
 def recipe_footer(page, markdown: str) -> str:
-    """Lesson link, included snippet files and tested-with versions of a recipe, from its front matter."""
+    """Lesson link, included snippet files, tested-with versions and commit of a recipe."""
     meta, uri = page.meta, page.file.src_uri
     lines = ['!!! info "Tested code"']
     lessons = meta.get("lesson", [])
@@ -353,49 +326,16 @@ def recipe_footer(page, markdown: str) -> str:
         log.warning('%s: includes no snippet file (--8<-- "snippets/<file>.py")', uri)
     if included:
         names = ", ".join(
-            f"[`snippets/{name}.py`]({relative(page, 'reference/snippets.md')}#snippets.{name})"
-            for name in included
+            f"[`snippets/{name}.py`]({relative(page, f'reference/snippets/{name}.md')})" for name in included
         )
         lines.append(
             f"    The code on this page comes from {names}: it is included from the tested file when "
             "the site is built, and the usage example is run by `tests/test_site.py`."
         )
-    packages = meta.get("packages", ["torch"])
-    versions = ", ".join(f"{name} {package_version(name)}" for name in packages)
-    lines.append(f"    Tested with {versions}.")
+    versions = {name: package_version(name) for name in meta.get("packages", ["torch"])}
+    lines.append(f"    {provenance.provenance_line(Path(page.file.abs_src_path), versions)}.")
+    lines.append(f"    To run it on your machine, [get the code]({relative(page, GET_THE_CODE)}).")
     return "\n\n" + "\n\n".join(lines) + "\n"
-
-
-PART_INCLUDE = re.compile(
-    r'^(?P<indent>[ \t]*)--8<-- "(?P<file>snippets/\w+\.py):(?P<names>[\w,]+)"[ \t]*$', re.M
-)
-
-
-def definition_source(path: Path, name: str) -> str:
-    """The source of one top-level function or class (with its decorators) of a snippet file."""
-    source = path.read_text(encoding="utf-8")
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
-            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            return "\n".join(source.splitlines()[first - 1 : node.end_lineno])
-    raise ValueError(f"{path.relative_to(ROOT)} has no top-level function or class named {name!r}")
-
-
-def include_definitions(markdown: str, page) -> str:
-    """`--8<-- "snippets/x.py:name1,name2"` includes those definitions from the tested file.
-
-    pymdownx.snippets would need section markers in the snippet files; this keeps them plain Python.
-    """
-
-    def expand(m):
-        try:
-            code = "\n\n\n".join(definition_source(ROOT / m["file"], n) for n in m["names"].split(","))
-        except (OSError, ValueError, SyntaxError) as err:
-            log.warning("%s: cannot include %s: %s", page.file.src_uri, m.group(0).strip(), err)
-            return m.group(0)
-        return "\n".join(m["indent"] + line if line else line for line in code.splitlines())
-
-    return PART_INCLUDE.sub(expand, markdown)
 
 
 # Pages other chapters own: a link to one that does not exist yet stays plain text instead of breaking
@@ -417,102 +357,38 @@ def on_page_markdown(markdown, page, config, files):
     replacements = {
         "{{ tested_with }}": lambda: versions_table(),
         "{{ lesson_table }}": lambda: lesson_table(page),
+        "{{ lesson_times_note }}": lesson_times_note,
         "{{ recipe_table }}": lambda: recipe_table(page, files),
-        "{{ snippet_reference }}": snippet_reference,
+        "{{ snippet_reference }}": lambda: snippet_reference(page),
         "{{ readme_commands }}": readme_commands,
+        "{{ repo_clone }}": lambda: repo_clone(config),
     }
     for mark, make in replacements.items():
         if mark in markdown:
             markdown = markdown.replace(mark, make())
     uri = page.file.src_uri
     if uri.startswith("recipes/") and uri != "recipes/index.md":
+        markdown = after_last_example(caption_code_blocks(markdown), recipe_output_block(page))
         markdown += recipe_footer(page, source)
     return markdown
 
 
 # ----------------------------------------------------------------------------- lesson pages
-CDN_SCRIPTS = [
-    # nbconvert's MathJax loader and its configuration block
-    re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S),
-    # nbconvert's mermaid loader (imports mermaid from a CDN when a diagram is present)
-    re.compile(r'<script type="module">(?:(?!</script>).)*?cdnjs\.cloudflare\.com.*?</script>', re.S),
-]
-CELL_SPLIT = re.compile(r'(?=<div class="jp-Cell )')
-PROTECTED = re.compile(r"(<pre.*?</pre>|<code.*?</code>|<script.*?</script>|<style.*?</style>)", re.S)
-DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
-INLINE_MATH = re.compile(r"(?<![\\$\w])\$(?=\S)([^$\n]+?)(?<=\S)\$(?![\w$])")
-ARITHMATEX = re.compile(r'<(span|div) class="arithmatex">\\[(\[](.*?)\\[)\]]</\1>', re.S)
-
-
-def mathml(latex: str, display: bool) -> str:
-    try:
-        return latex_to_mathml(html.unescape(latex).strip(), display="block" if display else "inline")
-    except Exception as err:  # a formula latex2mathml cannot parse stays visible as its source
-        log.warning("cannot render math %r: %s", latex, err)
-        return f"<code>{latex}</code>"
-
-
-def render_math_in_markdown_cells(content: str) -> str:
-    parts = CELL_SPLIT.split(content)
-    for i, cell in enumerate(parts):
-        if not cell.startswith('<div class="jp-Cell jp-MarkdownCell'):
-            continue
-        pieces = PROTECTED.split(cell)
-        for j in range(0, len(pieces), 2):  # even pieces are outside <pre>, <code>, <script>, <style>
-            text = DISPLAY_MATH.sub(lambda m: mathml(m.group(1), True), pieces[j])
-            pieces[j] = INLINE_MATH.sub(lambda m: mathml(m.group(1), False), text)
-        parts[i] = "".join(pieces)
-    return "".join(parts)
-
-
-HEADING = re.compile(r'<h([1-6])[^>]*\bid="([^"]+)"[^>]*>(.*?)</h\1>', re.S)
-
-
-def notebook_toc(content: str):
-    """The table of contents from the headings nbconvert actually wrote (ids included).
-
-    mkdocs-jupyter builds the TOC from a separate Markdown rendering whose ids differ for headings with
-    code in them (`## Without `x``): those TOC links pointed nowhere.
-    """
-    tokens, stack = [], []
-    for cell in CELL_SPLIT.split(content):
-        if not cell.startswith('<div class="jp-Cell jp-MarkdownCell'):
-            continue
-        for level, anchor, inner in HEADING.findall(cell):
-            name = html.unescape(re.sub(r"<[^>]+>", "", inner)).rstrip("¶").strip()
-            token = {"level": int(level), "id": anchor, "name": name, "children": []}
-            while stack and stack[-1]["level"] >= token["level"]:
-                stack.pop()
-            (stack[-1]["children"] if stack else tokens).append(token)
-            stack.append(token)
-    return get_toc(tokens)  # material shows the title's sections when the page starts with an <h1 id=...>
-
-
-NOTEBOOK_LESSON_LINK = re.compile(r'href="(?:\./|\.\./lessons/)?(\d\d_\w+)\.ipynb(#[^"]*)?"')
-NOTEBOOK_SNIPPET_LINK = re.compile(r'href="(?:\.\./)?snippets/(\w+)\.py"')
-
-
-def fix_notebook_links(content: str) -> str:
-    """Links written for JupyterLab (`10_export_basics.ipynb`, `../snippets/x.py`) -> the site's pages."""
-
-    def lesson(m):
-        exists = (LESSONS / f"{m.group(1)}.ipynb").exists()
-        return f'href="../{m.group(1)}/{m.group(2) or ""}"' if exists else m.group(0)
-
-    def snippet(m):
-        exists = (SNIPPETS / f"{m.group(1)}.py").exists()
-        return f'href="../../reference/snippets/#snippets.{m.group(1)}"' if exists else m.group(0)
-
-    return NOTEBOOK_SNIPPET_LINK.sub(snippet, NOTEBOOK_LESSON_LINK.sub(lesson, content))
-
-
 def lesson_banner(page) -> str:
-    name = Path(page.file.src_uri).name
+    """Under the title: download, how to run it, measured time, versions and commit."""
+    nb = LESSONS / Path(page.file.src_uri).name
+    depth = page.url.count("/")
+    time = provenance.lesson_time_text(nb.name)
+    facts = provenance.provenance_line(nb, provenance.notebook_versions(nb))
     return (
-        '<p class="lesson-meta">'
-        f'<a class="md-button" href="{name}" download>Download {name}</a> '
-        f"<span>{runtime_text(name, lesson_seconds())}. "
-        "Run it yourself: <code>make lab</code>.</span></p>\n"
+        '<div class="lesson-meta">'
+        f'<p><a class="md-button" href="{nb.name}" download>Download {nb.name}</a> '
+        f"<span>It imports <code>snippets/</code>: run it inside the project, see "
+        f'<a href="{"../" * depth}get-the-code/">get the code</a> (<code>make lab</code>).'
+        + (f" Runs in {html.escape(time)}." if time else "")
+        + "</span></p>"
+        + (f'<p class="lesson-meta__facts">{html.escape(facts)}.</p>' if facts else "")
+        + "</div>\n"
     )
 
 
@@ -528,50 +404,67 @@ def link_lessons(content, page) -> str:
         href = "../" * (page.url.count("/")) + f"lessons/{m.group(1)}/"
         return f'<a href="{href}">{m.group(0)}</a>'
 
-    pieces = PROTECTED.split(content)
+    pieces = notebook_page.PROTECTED.split(content)
     for j in range(0, len(pieces), 2):
         pieces[j] = LESSON_MENTION.sub(link, pieces[j])
     return "".join(pieces)
 
 
-STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
-SHARED_CSS: dict[str, str] = {}  # site path -> CSS, written once by on_post_build
+def lesson_page(content: str, page) -> str:
+    nb = LESSONS / Path(page.file.src_uri).name
+    content = notebook_page.remove_cdn_scripts(content)
+    content = notebook_page.share_notebook_styles(content, page.url.count("/"))
+    content = notebook_page.render_math_in_markdown_cells(content)
+    content = notebook_page.fix_notebook_links(content)
+    content = error_cells.fold_error_outputs(content, nb)
+    content = notebook_page.hide_cell_badges(notebook_page.hide_lint_pragmas(content))
+    content = notebook_page.exclude_from_search(content)
+    content = notebook_page.label_figures(content, lesson_title(nb))
+    page.toc = notebook_page.notebook_toc(content)
+    page.title = lesson_title(nb)  # mkdocs-jupyter's title drops inline code ("from  to a bit-exact ...")
+    # the banner goes under the lesson's title, or on top when the notebook has none
+    head, h1, rest = content.partition("</h1>")
+    return head + h1 + lesson_banner(page) + rest if h1 else lesson_banner(page) + content
 
 
-def share_notebook_styles(content: str, page) -> str:
-    """nbconvert inlines ~580 KB of JupyterLab CSS into every lesson: link one shared copy instead.
-
-    Pages shrink to their content, the browser caches the CSS once, and search indexing gets faster.
-    """
-
-    def link(m):
-        css = m.group(1)
-        if len(css) < 2000:
-            return m.group(0)
-        name = f"assets/notebook-{hashlib.sha256(css.encode()).hexdigest()[:12]}.css"
-        SHARED_CSS[name] = css
-        return f'<link rel="stylesheet" href="{"../" * page.url.count("/")}{name}">'
-
-    return STYLE.sub(link, content)
-
-
-def on_post_build(config):
-    for name, css in SHARED_CSS.items():
-        path = Path(config["site_dir"]) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(css, encoding="utf-8")
+SOURCE_BLOCK = '<details class="mkdocstrings-source">'
 
 
 def on_page_content(content, page, config, files):
-    if page.file.src_uri == "reference/snippets.md":
+    uri = page.file.src_uri
+    if uri.startswith("reference/snippets"):
         content = link_lessons(content, page)
-    if page.file.src_uri.endswith(".ipynb"):
-        for pattern in CDN_SCRIPTS:
-            content = pattern.sub("", content)
-        content = render_math_in_markdown_cells(share_notebook_styles(content, page))
-        content = fix_notebook_links(content)
-        page.toc = notebook_toc(content)
-        # the banner goes under the lesson's title, or on top when the notebook has none
-        head, h1, rest = content.partition("</h1>")
-        content = head + h1 + lesson_banner(page) + rest if h1 else lesson_banner(page) + content
-    return ARITHMATEX.sub(lambda m: mathml(m.group(2), m.group(1) == "div"), content)
+        # the source is on the page, but searching it would only repeat the signature and docstring
+        content = content.replace(SOURCE_BLOCK, '<details class="mkdocstrings-source" data-search-exclude>')
+    if uri.endswith(".ipynb"):
+        content = lesson_page(content, page)
+    if "<p>{{ path_picture }}</p>" in content:
+        numbers = [int(nb.name[:2]) for nb in lesson_files()]
+        stems = {int(nb.name[:2]): nb.stem for nb in lesson_files()}
+        picture = path_picture(numbers, lambda n: "../" * page.url.count("/") + f"lessons/{stems[n]}/")
+        content = content.replace("<p>{{ path_picture }}</p>", picture)
+    return without_machine_paths(notebook_page.render_arithmatex(content))
+
+
+def without_machine_paths(text: str) -> str:
+    """tools/nb.py's strip_paths, run only where a path can be (its regex is slow on 400 KB pages)."""
+    if str(ROOT) in text or "/lib/python" in text:
+        return strip_paths(text)
+    return text
+
+
+def on_post_build(config):
+    site = Path(config["site_dir"])
+    for name, css in notebook_page.SHARED_CSS.items():
+        path = site / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(css, encoding="utf-8")
+    # the notebook downloads: outputs are stored path-free (tools/nb.py strip); this is the guard
+    for download in site.glob("lessons/*/*.ipynb"):
+        text = download.read_text(encoding="utf-8")
+        if without_machine_paths(text) != text:
+            log.info("stripped machine paths from the download %s", download.name)
+            download.write_text(without_machine_paths(text), encoding="utf-8")
+    index = site / "search" / "search_index.json"
+    if index.exists():
+        add_spelling_variants(index)

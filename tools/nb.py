@@ -3,7 +3,7 @@
     python tools/nb.py build lessons/src.py lessons/NN_topic.ipynb   # cells from "# %%" markers
     python tools/nb.py run lessons/NN_topic.ipynb                    # execute in place, store outputs
     python tools/nb.py extract lessons/NN_topic.ipynb out.py         # back to percent format
-    python tools/nb.py strip lessons/*.ipynb                         # remove machine paths from outputs ("run" does it too)
+    python tools/nb.py strip lessons/*.ipynb                         # drop machine paths ("run" does too)
 
 Cell markers: "# %%" (code), "# %% [markdown]" (markdown, lines start with "# "),
 "# %% tags=["raises-exception"]" (a code cell expected to raise: nbval checks it still does).
@@ -71,7 +71,9 @@ def notebook_to_py(nb) -> str:
 
 ROOT = Path(__file__).resolve().parent.parent
 # Tracebacks name files by absolute path; readers (and CI, in another folder) must not see this machine's.
-SITE_PACKAGES = re.compile(r"(?:/[^\s\"'()]*?)?/(?:\.venv|venv|usr|usr/local)/lib/python3\.\d+/(?:site|dist)-packages/")
+SITE_PACKAGES = re.compile(
+    r"(?:/[^\s\"'()]*?)?/(?:\.venv|venv|usr|usr/local)/lib/python3\.\d+/(?:site|dist)-packages/"
+)
 STDLIB = re.compile(r"/usr(?:/local)?/lib/python(3\.\d+)/")
 
 

@@ -1,0 +1,1 @@
+"""Parts of the docs site's build hooks (tools/mkdocs_hooks.py), one idea per module."""
