@@ -12,12 +12,25 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 def quantize(x, scale, zero_point, qmin=-128, qmax=127, axis=None) -> np.ndarray:
-    """q = clamp(round(x / scale) + zero_point). `axis` names the channel axis for per-channel scales."""
+    """q = clamp(round(x / scale) + zero_point), rounding as TFLite's QUANTIZE does (`std::round`).
+
+    `axis` names the channel axis for per-channel scales.
+    """
     scale, zero_point = _per_axis(scale, x, axis), _per_axis(zero_point, x, axis)
     if np.any(scale <= 0):
         raise ValueError("scale must be positive")
-    q = np.round(np.asarray(x, np.float64) / scale) + zero_point  # numpy rounds half to even, like TFLite
+    q = round_half_away(np.asarray(x, np.float64) / scale) + zero_point
     return np.clip(q, qmin, qmax).astype(np.int8 if qmin >= -128 and qmax <= 127 else np.int32)
+
+
+def round_half_away(v) -> np.ndarray:
+    """C's round()/std::round: ties go away from zero (2.5 -> 3, -2.5 -> -3), as TFLite and TFLM round.
+
+    np.round and torch.round round ties to even (2.5 -> 2): one step apart on exactly half the ties.
+    """
+    v = np.asarray(v, np.float64)
+    whole = np.trunc(v)
+    return np.where(np.abs(v - whole) == 0.5, whole + np.sign(v), np.round(v))
 
 
 def dequantize(q, scale, zero_point, axis=None) -> np.ndarray:
@@ -126,3 +139,4 @@ def _self_check():
     assert abs(m * 2.0 ** (s - 31) - 0.1) < 1e-9
     assert int(multiply_by_quantized_multiplier(1000, m, s)) == 100
     assert dequantize(quantize(0.5, 0.01, 3), 0.01, 3) == np.float32(0.5)
+    assert round_half_away([2.5, -2.5, 0.5, 1.4999]).tolist() == [3, -3, 1, 1]

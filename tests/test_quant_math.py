@@ -1,8 +1,10 @@
 """quant_math against references: torch's quantize ops, and TFLM's own layer outputs (bit for bit)."""
 
+import flatbuffers
 import numpy as np
 import pytest
 import torch
+from ai_edge_litert import schema_py_generated as schema
 
 from snippets import quant_math as qm
 from snippets.tflite_inspect import inspect_tflite
@@ -69,3 +71,52 @@ def test_requantisation_matches_tflm_bit_for_bit():
     ours = qm.requantize(acc, x_t.scale[0], w_t.scale, y_t.scale[0], y_t.zero_point[0], relu=True)
     tflm = tensor_values(path, x, info.op_outputs[0][0]).reshape(ours.shape)
     assert np.array_equal(ours, tflm)
+
+
+def _quantize_model(n, scale, zero_point) -> bytes:
+    """float32 (1, n) -> QUANTIZE -> int8 (1, n): a one-op .tflite model, built by hand."""
+    qparams = schema.QuantizationParametersT(scale=[float(scale)], zeroPoint=[int(zero_point)])
+    tensors = [
+        schema.TensorT(shape=[1, n], type=schema.TensorType.FLOAT32, buffer=1, name="x"),
+        schema.TensorT(shape=[1, n], type=schema.TensorType.INT8, buffer=2, name="q", quantization=qparams),
+    ]
+    op = schema.OperatorT(opcodeIndex=0, inputs=[0], outputs=[1])
+    code = schema.OperatorCodeT(
+        builtinCode=schema.BuiltinOperator.QUANTIZE,
+        deprecatedBuiltinCode=schema.BuiltinOperator.QUANTIZE,
+        version=1,
+    )
+    graph = schema.SubGraphT(tensors=tensors, inputs=[0], outputs=[1], operators=[op], name="main")
+    model = schema.ModelT(
+        version=3,
+        operatorCodes=[code],
+        subgraphs=[graph],
+        buffers=[schema.BufferT() for _ in range(3)],
+    )
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("scale, zero_point", [(0.25, 0), (0.5, -3), (0.0625, 7)])
+def test_quantize_rounds_ties_like_tflm(scale, zero_point):
+    """Exact ties (x / scale = k + 0.5): TFLM's QUANTIZE uses std::round, half away from zero."""
+    ties = ((np.arange(-40, 40) + 0.5) * scale).astype(np.float32)  # exact in float32: scale is 2**-k
+    tflm = tensor_values(_quantize_model(ties.size, scale, zero_point), ties[None], 1).reshape(-1)
+    ours = qm.quantize(ties, scale, zero_point)
+    assert np.array_equal(ours, tflm), np.flatnonzero(ours != tflm)
+    half_even = np.clip(np.round(ties / scale) + zero_point, -128, 127)  # NumPy's and PyTorch's rule
+    assert (half_even != tflm).sum() == ties.size // 2  # half the ties differ: the test tells them apart
+    print(f"{ties.size} exact ties, scale {scale}, zero point {zero_point}: equal to TFLM")
+
+
+def test_quantize_matches_tflm_on_random_inputs():
+    """Scales that are not powers of two, 20,000 random floats across and beyond the int8 range."""
+    rng = np.random.default_rng(0)
+    cases = 0
+    for scale, zero_point in [(0.0598, -3), (0.0339, -128), (0.1234567, 17), (3e-3, 100)]:
+        x = (rng.uniform(-140, 140, 5000) * scale).astype(np.float32)
+        tflm = tensor_values(_quantize_model(x.size, scale, zero_point), x[None], 1).reshape(-1)
+        assert np.array_equal(qm.quantize(x, scale, zero_point), tflm), (scale, zero_point)
+        cases += x.size
+    print(f"{cases} random values, 4 scales: equal to TFLM")
