@@ -80,7 +80,7 @@ TOPICS = [
     "Microcontrollers",
 ]
 # Reference pages in this order when they exist; any other page is appended after them.
-REFERENCE = ["migration.md", "pytorch-tips.md", "glossary.md", "faq.md"]
+REFERENCE = ["migration.md", "pytorch-tips.md", "glossary.md", "faq.md", "coverage.md"]
 GET_THE_CODE = "get-the-code.md"
 
 
