@@ -6,6 +6,7 @@ The models come from `make models` (build/kws/); KWS_MODEL_DIR points elsewhere.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -157,7 +158,24 @@ def test_bad_model_gets_a_named_error(features, host_tools, tmp_path, how):
     assert out.error.startswith(f"error {BAD[how]}"), run.text
     assert fw.STATUS[run.returncode] == BAD[how], run.text
     if how == "operator":
-        assert "op 0 code 18" in out.error  # which operator, and which builtin code
+        assert "op 0 code 18 MUL" in out.error  # which operator, its builtin code and TFLite's name for it
+
+
+def test_exit_codes_are_distinct_and_named():
+    """One exit status per error kind (a hard fault once shared OUT_OF_BOUNDS's), each in runtime/errors.h."""
+    header = (fw.FIRMWARE / "runtime" / "errors.h").read_text()
+    enum = ["OK", *re.findall(r"^\s+KWS_ERR_(\w+),", header, re.M)]  # in order: the value is the exit status
+    assert dict(enumerate(enum)) == fw.STATUS and "HARD_FAULT" in enum
+
+
+def test_host_refuses_optimized_without_packed_weights(features, host_tools, tmp_path):
+    f32 = tmp_path / "x.f32"
+    features[:1].astype("float32").tofile(f32)
+    exe = fw.build_host() / "kws_host"
+    proc = subprocess.run(
+        [str(exe), str(MODELS["cnn"]), str(f32), "optimized"], capture_output=True, text=True
+    )
+    assert fw.STATUS[proc.returncode] == "NO_PACKED_WEIGHTS" and "error NO_PACKED_WEIGHTS" in proc.stdout
 
 
 def test_arena_too_small_reports_the_exact_need(features, host_tools):
@@ -189,17 +207,16 @@ def test_renode_robot(features):
         )
     elf = fw.build_elf(MODELS["cnn"], TEST_SET, 0, 3, "optimized")
     robot = ROOT / "firmware" / "renode" / "kws.robot"
-    proc = subprocess.run(
-        [
-            renode_test,
-            str(robot),
-            "--variable",
-            f"ELF:{elf}",
-            "--variable",
-            f"REPL:{robot.parent / 'board.repl'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    args = [
+        renode_test,
+        str(robot),
+        "--variable",
+        f"ELF:{elf}",
+        "--variable",
+        f"REPL:{robot.parent / 'board.repl'}",
+    ]
+    # the values the UART lines must carry: class and raw bytes from TFLM for the three embedded inputs
+    for i, line in enumerate(fw.renode_expectations(MODELS["cnn"], TEST_SET, 3)):
+        args += ["--variable", f"RESULT{i}:{line}"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:]

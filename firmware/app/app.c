@@ -1,8 +1,8 @@
 #include "app.h"
 
 #include <math.h>
+#include <string.h>
 
-#define KWS_MAX_CLASSES 64
 #define KWS_MAX_LAYERS 64
 
 /* ---- a few printing helpers (no printf: small, and identical on board and host) ---- */
@@ -91,14 +91,17 @@ int app_run(const app_config_t *cfg) {
   const int classes = (int)out->bytes;
   /* The model's last operator: when it is SOFTMAX the dequantised scores already are probabilities. */
   const int ends_in_softmax = it.ops[it.num_ops - 1].code == OP_SOFTMAX;
-  if (classes > KWS_MAX_CLASSES) return report_error(&it, KWS_ERR_BAD_SHAPE);
   for (int n = 0; n < cfg->num_inputs; ++n) {
-    /* 1. Quantise on the device: q = round(x / scale) + zero_point, saturated to int8. */
-    const float *x = cfg->inputs + (size_t)n * in->bytes;
+    /* 1. Quantise on the device: q = round(x / scale) + zero_point, saturated to int8 (or copy int8 inputs). */
     int8_t *q = (int8_t *)in->data;
-    for (uint32_t i = 0; i < in->bytes; ++i) {
-      int32_t v = (int32_t)roundf(x[i] / in->scale) + in->zero_point;
-      q[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+    if (cfg->inputs_q) {
+      memcpy(q, cfg->inputs_q + (size_t)n * in->bytes, in->bytes);
+    } else {
+      const float *x = cfg->inputs + (size_t)n * in->bytes;
+      for (uint32_t i = 0; i < in->bytes; ++i) {
+        int32_t v = (int32_t)roundf(x[i] / in->scale) + in->zero_point;
+        q[i] = (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v);
+      }
     }
     /* 2. Invoke, timing each layer. */
     timing.last = cfg->ticks();
@@ -108,22 +111,21 @@ int app_run(const app_config_t *cfg) {
     if (status != KWS_OK) return report_error(&it, status);
     /* 3. Dequantise, (softmax if the model has none), class and confidence. */
     const int8_t *y = (const int8_t *)out->data;
-    float p[KWS_MAX_CLASSES], sum = 0.0f;
     int best = 0;
-    for (int c = 0; c < classes; ++c) {
-      p[c] = ((float)y[c] - (float)out->zero_point) * out->scale;
+    for (int c = 0; c < classes; ++c)
       if (y[c] > y[best]) best = c;
-    }
-    if (!ends_in_softmax) {
-      for (int c = 0; c < classes; ++c) sum += (p[c] = expf(p[c] - p[best]));
-      for (int c = 0; c < classes; ++c) p[c] /= sum;
+    float confidence = ((float)y[best] - (float)out->zero_point) * out->scale;
+    if (!ends_in_softmax) { /* softmax of the dequantised outputs, at the best class: 1 / sum exp(p_c - p_best) */
+      float sum = 0.0f;
+      for (int c = 0; c < classes; ++c) sum += expf((float)(y[c] - y[best]) * out->scale);
+      confidence = 1.0f / sum;
     }
     put("result ");
     put_i(n);
     put(" class ");
     put_i(best);
     put(" conf ");
-    put_u((uint32_t)(p[best] * 1000.0f + 0.5f));
+    put_u((uint32_t)(confidence * 1000.0f + 0.5f));
     put(" raw ");
     for (int c = 0; c < classes; ++c) put_hex8((uint8_t)y[c]);
     put(" instr ");

@@ -12,6 +12,7 @@ typedef struct {
   const uint8_t *model;
   uint32_t model_size;
   const float *inputs; /* num_inputs x input elements, float features before quantisation */
+  const int8_t *inputs_q; /* or, when not NULL, inputs already quantised (int8, copied as they are) */
   int num_inputs;
   const op_resolver_t *resolver;
   const packed_weights_t *packed;

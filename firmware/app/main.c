@@ -9,7 +9,10 @@
 
 extern const uint8_t kws_model[];
 extern const uint32_t kws_model_len;
-extern const float kws_inputs[];
+/* inputs.c defines one of the two (tools/gen_model.py: float features; tools/gen_inputs.py: float or
+ * int8): weak, so the other one's address is NULL */
+extern const float kws_inputs[] __attribute__((weak));
+extern const int8_t kws_inputs_q[] __attribute__((weak));
 extern const int kws_num_inputs;
 extern const packed_weights_t kws_packed[];
 extern const int kws_num_packed;
@@ -19,7 +22,8 @@ static uint8_t tensor_arena[KWS_ARENA_SIZE] __attribute__((aligned(16)));
 int main(void) {
   board_init();
   app_config_t cfg = {
-      .model = kws_model, .model_size = kws_model_len, .inputs = kws_inputs, .num_inputs = kws_num_inputs,
+      .model = kws_model, .model_size = kws_model_len, .inputs = kws_inputs, .inputs_q = kws_inputs_q,
+      .num_inputs = kws_num_inputs,
 #ifdef KWS_OPTIMIZED
       .resolver = &kws_optimized_resolver, .packed = kws_packed, .num_packed = kws_num_packed,
 #else

@@ -1,5 +1,6 @@
 /* Reset handler and vector table for the Cortex-M4: copy .data, zero .bss, enable the FPU, run main(). */
 #include <stdint.h>
+#include "errors.h"
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);
@@ -21,7 +22,7 @@ void uart_write(const char *text);
 void semihosting_exit(int code);
 void Fault_Handler(void) {
   uart_write("error HARD_FAULT\n");
-  semihosting_exit(3);
+  semihosting_exit(KWS_ERR_HARD_FAULT); /* its own exit status (runtime/errors.h) */
 }
 
 __attribute__((section(".isr_vector"), used)) static const void *const vectors[16] = {

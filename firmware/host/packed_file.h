@@ -13,12 +13,12 @@
 /* Returns the number of entries; each data block is a 16-byte aligned heap copy (free with free()). */
 static inline int load_packed(const char *path, packed_weights_t *out) {
   FILE *f = fopen(path, "rb");
-  if (!f) { fprintf(stderr, "cannot open %s\n", path); exit(2); }
+  if (!f) { fprintf(stderr, "error HOST_IO cannot open %s\n", path); exit(KWS_ERR_HOST_IO); }
   fseek(f, 0, SEEK_END);
   long size = ftell(f);
   fseek(f, 0, SEEK_SET);
   uint8_t *buf = malloc(size ? (size_t)size : 1);
-  if (size && fread(buf, 1, (size_t)size, f) != (size_t)size) { fprintf(stderr, "short read %s\n", path); exit(2); }
+  if (size && fread(buf, 1, (size_t)size, f) != (size_t)size) { fprintf(stderr, "error HOST_IO short read %s\n", path); exit(KWS_ERR_HOST_IO); }
   fclose(f);
   int n = 0;
   for (long pos = 0; pos + 8 <= size && n < KWS_MAX_PACKED; ++n) {

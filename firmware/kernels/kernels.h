@@ -13,6 +13,20 @@ int prepare_fully_connected(interp_t *it, op_t *op);
 int prepare_pool(interp_t *it, op_t *op);
 int prepare_softmax(interp_t *it, op_t *op);
 int prepare_reshape(interp_t *it, op_t *op);
+/* CalculateActivationRangeQuantized (prepare.c), shared with the kernels below */
+void activation_range(const tensor_t *out, int act, int32_t *lo, int32_t *hi);
+/* Operators with their Prepare next to their reference Eval (kernels/reference/add.c, mean.c, pad.c,
+ * quantize.c, transpose.c); the optimised set reuses them: they are not where the time goes. */
+int prepare_add(interp_t *it, op_t *op);
+int prepare_mean(interp_t *it, op_t *op);
+int prepare_pad(interp_t *it, op_t *op);
+int prepare_quantize(interp_t *it, op_t *op);
+int prepare_transpose(interp_t *it, op_t *op);
+void ref_add(const interp_t *it, const op_t *op);
+void ref_mean(const interp_t *it, const op_t *op);
+void ref_pad(const interp_t *it, const op_t *op);
+void ref_quantize(const interp_t *it, const op_t *op);
+void ref_transpose(const interp_t *it, const op_t *op);
 
 /* Reference kernels: TFLite's reference_integer_ops loops, in C. */
 void ref_conv(const interp_t *it, const op_t *op);
@@ -31,6 +45,9 @@ void opt_conv(const interp_t *it, const op_t *op);
 void opt_depthwise(const interp_t *it, const op_t *op);
 void opt_fully_connected(const interp_t *it, const op_t *op);
 void opt_max_pool(const interp_t *it, const op_t *op);
+void opt_average_pool(const interp_t *it, const op_t *op);
+void opt_reshape(const interp_t *it, const op_t *op);
+void opt_softmax(const interp_t *it, const op_t *op);
 
 /* NHWC helpers */
 #define DIM(t, i) ((t)->dims[i])

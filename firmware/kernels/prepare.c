@@ -17,7 +17,7 @@ static int is_act(const tensor_t *t) { return t && t->type == TFL_INT8 && !t->is
 static int scale_ok(float s) { return s > 0.0f && isfinite(s); }
 
 /* CalculateActivationRangeQuantized: the fused ReLU/ReLU6 becomes a clamp on the int8 output. */
-static void activation_range(const tensor_t *out, int act, int32_t *lo, int32_t *hi) {
+void activation_range(const tensor_t *out, int act, int32_t *lo, int32_t *hi) {
   int32_t q0 = out->zero_point + (int32_t)roundf(0.0f / out->scale);
   *lo = -128;
   *hi = 127;
@@ -116,7 +116,7 @@ int prepare_fully_connected(interp_t *it, op_t *op) {
   const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
   if (op->num_inputs < 2 || !is_act(in) || !is_act(out) || !f || f->type != TFL_INT8 || !f->is_const)
     return KWS_ERR_BAD_MODEL;
-  if (f->ndim != 2 || in->bytes % (uint32_t)DIM(f, 1) || DIM(f, 1) > KWS_MAX_DOT) return KWS_ERR_BAD_SHAPE;
+  if (f->ndim != 2 || out->ndim < 1 || in->bytes % (uint32_t)DIM(f, 1) || DIM(f, 1) > KWS_MAX_DOT) return KWS_ERR_BAD_SHAPE;
   uint32_t batches = in->bytes / (uint32_t)DIM(f, 1);
   if (out->bytes != batches * (uint32_t)DIM(f, 0) || out->dims[out->ndim - 1] != DIM(f, 0)) return KWS_ERR_BAD_SHAPE;
   int s = check_bias(b, DIM(f, 0));
@@ -154,10 +154,11 @@ int prepare_softmax(interp_t *it, op_t *op) {
   if (in->bytes != out->bytes || in->ndim < 1) return KWS_ERR_BAD_SHAPE;
   /* int8 softmax output is fixed by the spec: scale 1/256, zero point -128. */
   if (out->zero_point != -128 || out->scale != 1.0f / 256 || !scale_ok(in->scale)) return KWS_ERR_BAD_QUANT;
+  if (!scale_ok(op->beta)) return KWS_ERR_BAD_QUANT; /* a NaN, infinite or non-positive beta (fuzz-found) */
   int32_t m, dmin;
   int ls;
   softmax_params((double)op->beta, (double)in->scale, &m, &ls, &dmin);
-  if (ls < 0 || ls > 31) return KWS_ERR_BAD_QUANT;
+  if (ls < 1 || ls > 31) return KWS_ERR_BAD_QUANT; /* TFLM requires beta * scale * 2^26 > 1 (ls >= 1) */
   op->softmax_multiplier = m;
   op->softmax_left_shift = (int16_t)ls;
   op->softmax_diff_min = dmin;

@@ -1,6 +1,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <stddef.h>
 
 void quantize_multiplier(double real, int32_t *multiplier, int *shift) {
   if (real == 0.0) { *multiplier = 0; *shift = 0; return; }
@@ -109,14 +110,19 @@ void softmax_params(double beta, double input_scale, int32_t *multiplier, int *l
   const double max_real = (double)((1ll << 31) - 1);
   if (real > max_real) real = max_real;
   quantize_multiplier_greater_than_one(real, multiplier, left_shift);
+  if (*left_shift < 0 || *left_shift > 31) { /* TFLM's Prepare refuses these (the caller checks): no UB here */
+    *diff_min = 0;
+    return;
+  }
   double max_input_rescaled =
       1.0 * ((1 << kScaledDiffIntegerBits) - 1) * (double)(1ll << (31 - kScaledDiffIntegerBits)) /
       (double)(1ll << *left_shift);
   *diff_min = -(int32_t)floor(max_input_rescaled);
 }
 
-void softmax_int8_row(const int8_t *in, int8_t *out, int depth, int32_t multiplier, int left_shift,
-                      int32_t diff_min) {
+/* exps: NULL (compute each exp twice, as TFLM's reference does) or room for depth values (compute once). */
+static void softmax_row(const int8_t *in, int8_t *out, int depth, int32_t multiplier, int left_shift,
+                        int32_t diff_min, int32_t *exps) {
   const int kScaledDiffIntegerBits = 5, kAccumulationIntegerBits = 12;
   int8_t max_in_row = -128;
   for (int c = 0; c < depth; ++c) max_in_row = in[c] > max_in_row ? in[c] : max_in_row;
@@ -125,9 +131,9 @@ void softmax_int8_row(const int8_t *in, int8_t *out, int depth, int32_t multipli
     int32_t diff = (int32_t)in[c] - max_in_row;
     if (diff >= diff_min) {
       int32_t scaled = sat_rounding_doubling_high_mul((int32_t)((uint32_t)diff << left_shift), multiplier);
-      sum_of_exps = wrap_add(sum_of_exps,
-                            rounding_divide_by_pot(exp_on_negative_values(scaled, kScaledDiffIntegerBits),
-                                                   kAccumulationIntegerBits));
+      const int32_t e = exp_on_negative_values(scaled, kScaledDiffIntegerBits);
+      if (exps) exps[c] = e;
+      sum_of_exps = wrap_add(sum_of_exps, rounding_divide_by_pot(e, kAccumulationIntegerBits));
     }
   }
   int num_bits_over_unit;
@@ -135,8 +141,13 @@ void softmax_int8_row(const int8_t *in, int8_t *out, int depth, int32_t multipli
   for (int c = 0; c < depth; ++c) {
     int32_t diff = (int32_t)in[c] - max_in_row;
     if (diff >= diff_min) {
-      int32_t scaled = sat_rounding_doubling_high_mul((int32_t)((uint32_t)diff << left_shift), multiplier);
-      int32_t exp_in_0 = exp_on_negative_values(scaled, kScaledDiffIntegerBits);
+      int32_t exp_in_0;
+      if (exps) {
+        exp_in_0 = exps[c];
+      } else {
+        int32_t scaled = sat_rounding_doubling_high_mul((int32_t)((uint32_t)diff << left_shift), multiplier);
+        exp_in_0 = exp_on_negative_values(scaled, kScaledDiffIntegerBits);
+      }
       int32_t unsat = rounding_divide_by_pot(sat_rounding_doubling_high_mul(shifted_scale, exp_in_0),
                                              num_bits_over_unit + 31 - 8);
       int32_t v = unsat - 128;
@@ -145,4 +156,16 @@ void softmax_int8_row(const int8_t *in, int8_t *out, int depth, int32_t multipli
       out[c] = -128;
     }
   }
+}
+
+void softmax_int8_row(const int8_t *in, int8_t *out, int depth, int32_t multiplier, int left_shift,
+                      int32_t diff_min) {
+  softmax_row(in, out, depth, multiplier, left_shift, diff_min, NULL);
+}
+
+/* The same bytes with each exp computed once (kept on the stack for rows of up to 64 values). */
+void softmax_int8_row_once(const int8_t *in, int8_t *out, int depth, int32_t multiplier, int left_shift,
+                           int32_t diff_min) {
+  int32_t exps[64];
+  softmax_row(in, out, depth, multiplier, left_shift, diff_min, depth <= 64 ? exps : NULL);
 }

@@ -36,5 +36,7 @@ void softmax_params(double beta, double input_scale, int32_t *multiplier, int *l
 /* One row of TFLM's int8 -> int8 reference softmax. */
 void softmax_int8_row(const int8_t *in, int8_t *out, int depth, int32_t multiplier, int left_shift,
                       int32_t diff_min);
+void softmax_int8_row_once(const int8_t *in, int8_t *out, int depth, int32_t multiplier, int left_shift,
+                           int32_t diff_min);
 
 #endif

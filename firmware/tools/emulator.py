@@ -34,7 +34,7 @@ QEMU = [
 STATUS = {
     0: "OK", 1: "BAD_MAGIC", 2: "SCHEMA_VERSION", 3: "OUT_OF_BOUNDS", 4: "BAD_MODEL", 5: "UNSUPPORTED_TYPE",
     6: "UNSUPPORTED_OP", 7: "BAD_SHAPE", 8: "BAD_QUANT", 9: "MISALIGNED", 10: "ARENA_TOO_SMALL",
-    11: "NOT_READY",
+    11: "NOT_READY", 12: "HARD_FAULT", 13: "NO_PACKED_WEIGHTS", 14: "HOST_IO",
 }  # fmt: skip
 
 
@@ -204,6 +204,16 @@ def elf_size(elf) -> dict:
     out = subprocess.run(["arm-none-eabi-size", str(elf)], capture_output=True, text=True, check=True).stdout
     text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
     return {"text": text, "data": data, "bss": bss, "flash": text + data, "ram": data + bss}
+
+
+def renode_expectations(model, test_set, count: int = 3) -> list[str]:
+    """The result lines the Renode Robot test waits for, as regular expressions: class and raw bytes from
+    TFLM on test inputs [0, count), confidence and instruction count left open."""
+    ref = tflm_outputs(model, np.load(test_set)["x"][:count])
+    return [
+        f"^result {i} class {int(row.argmax())} conf [0-9]+ raw {row.tobytes().hex()} instr [0-9]+$"
+        for i, row in enumerate(ref)
+    ]
 
 
 def tools_missing() -> list[str]:

@@ -229,9 +229,9 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
   const int32_t input_offset = -in->zero_point, zp = out->zero_point;
   int16_t *col = (int16_t *)(void *)op->scratch;
   channel_t *ch = (channel_t *)(void *)(op->scratch + column_bytes(f_h * f_w * in_c));
-  fill_channels(ch, op, bias, out_c, out->zero_point);
+  /* zp_after: the zero point when it could not be folded into the constants (a nearly dead channel) */
+  const int32_t zp_after = fill_channels(ch, op, bias, out_c, zp) ? 0 : zp;
   const int32_t lo = op->act_min, hi = op->act_max;
-  (void)zp;
   for (int batch = 0; batch < DIM(in, 0); ++batch, input += in_h * in_w * in_c, output += pixels * out_c) {
     for (int p = 0; p < pixels; p += 2) {
       const int p1 = p + 1 < pixels ? p + 1 : p; /* an odd last pixel is computed twice, stored once */
@@ -241,7 +241,7 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
       int8_t *o0 = output + p * out_c, *o1 = output + p1 * out_c;
       const int pairs = out_c / 2;
 #if KWS_DSP
-      if (hi == 127 && pairs > 0 && k_quads <= KWS_UNROLLED_QUADS) { /* all pairs in assembly */
+      if (hi == 127 && zp_after == 0 && pairs > 0 && k_quads <= KWS_UNROLLED_QUADS) { /* all pairs in assembly */
         pair_block_t block = {col, k_quads / 2, ch, o0, o1, lo, pairs, k_quads};
         conv_pairs_unrolled(&block, w);
         w += pairs * k_quads * 8;
@@ -251,17 +251,17 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
         const channel_t *c = ch + 2 * k;
         int32_t s[4] = {c[0].bias, c[1].bias, c[0].bias, c[1].bias};
         dot_2x2(col, w, k_quads, s);
-        o1[2 * k] = output_of(s[2], c, lo, hi); /* o1 first: for an odd last pixel o1 == o0 */
-        o1[2 * k + 1] = output_of(s[3], c + 1, lo, hi);
-        o0[2 * k] = output_of(s[0], c, lo, hi);
-        o0[2 * k + 1] = output_of(s[1], c + 1, lo, hi);
+        o1[2 * k] = output_of(s[2], c, zp_after, lo, hi); /* o1 first: for an odd last pixel o1 == o0 */
+        o1[2 * k + 1] = output_of(s[3], c + 1, zp_after, lo, hi);
+        o0[2 * k] = output_of(s[0], c, zp_after, lo, hi);
+        o0[2 * k + 1] = output_of(s[1], c + 1, zp_after, lo, hi);
       }
       if (out_c & 1) { /* an odd last channel: its weights are paired with zeros */
         const channel_t *c = ch + out_c - 1;
         int32_t s[4] = {c->bias, 0, c->bias, 0};
         dot_2x2(col, w, k_quads, s);
-        o1[out_c - 1] = output_of(s[2], c, lo, hi);
-        o0[out_c - 1] = output_of(s[0], c, lo, hi);
+        o1[out_c - 1] = output_of(s[2], c, zp_after, lo, hi);
+        o0[out_c - 1] = output_of(s[0], c, zp_after, lo, hi);
       }
     }
   }
@@ -269,14 +269,15 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
 
 int opt_prepare_conv(interp_t *it, op_t *op) {
   int s = prepare_conv(it, op);
+  if (s != KWS_OK) return s; /* the filter may be absent: read its shape only after Prepare accepted it */
   const tensor_t *f = op_in(it, op, 1);
   /* build-time weights must match the model's shapes exactly: a mismatch is a build error, not a crash */
   const uint32_t channel_pairs = (uint32_t)(DIM(f, 0) + 1) / 2;
-  if (s == KWS_OK && op->packed_weights &&
+  if (op->packed_weights &&
       op->packed_bytes != channel_pairs * (uint32_t)quads_of(DIM(f, 1) * DIM(f, 2) * DIM(f, 3)) * 16u)
     return KWS_ERR_BAD_MODEL;
   /* scratch: the column buffer, then the requantisation constants of each output channel */
-  if (s == KWS_OK && op->packed_weights && all_right_shifts(op, DIM(f, 0)))
+  if (op->packed_weights && all_right_shifts(op, DIM(f, 0), 1))
     op->scratch_bytes = column_bytes(DIM(f, 1) * DIM(f, 2) * DIM(f, 3)) + sizeof(channel_t) * (uint32_t)DIM(f, 0);
   return s;
 }

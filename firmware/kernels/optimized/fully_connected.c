@@ -72,12 +72,18 @@ static inline int32_t dot_1row(const int8_t *w, const int16_t *x, int quads, int
 
 int opt_prepare_fully_connected(interp_t *it, op_t *op) {
   int s = prepare_fully_connected(it, op);
+  if (s != KWS_OK) return s; /* the filter may be absent: read its shape only after Prepare accepted it */
   const tensor_t *f = op_in(it, op, 1);
   /* the fast path reads whole weight words, two at a time: rows a multiple of 8 long, weights 4-byte aligned */
-  if (s == KWS_OK && (DIM(f, 1) & 7) == 0 && ((uintptr_t)f->data & 3u) == 0 &&
-      all_right_shifts(op, f->num_scales > 1 ? DIM(f, 0) : 1))
+  if ((DIM(f, 1) & 7) == 0 && ((uintptr_t)f->data & 3u) == 0 &&
+      all_right_shifts(op, f->num_scales > 1 ? DIM(f, 0) : 1, 1))
     op->scratch_bytes = 2u * (uint32_t)DIM(f, 1);
   return s;
+}
+
+/* One output of channel q (once per output row: its cost does not matter next to the row's dot product). */
+static int8_t output(const op_t *op, int q, int32_t acc, int32_t zp) {
+  return (int8_t)clamp_i32(requant_r(acc, op->multipliers[q], -op->shifts[q], zp), op->act_min, op->act_max);
 }
 
 void opt_fully_connected(const interp_t *it, const op_t *op) {
@@ -104,18 +110,10 @@ void opt_fully_connected(const interp_t *it, const op_t *op) {
       int32_t s[4];
       for (int r = 0; r < 4; ++r) s[r] = bias ? bias[u + r] : 0;
       dot_4rows(filter + u * depth, depth, x, quads, s);
-      for (int r = 0; r < 4; ++r) {
-        const int q = per_channel ? u + r : 0;
-        const int rs = -op->shifts[q];
-        o[u + r] = (int8_t)clamp_i32(requant_fast(s[r], op->multipliers[q], rs, requant_bias(rs, zp)), op->act_min,
-                                     op->act_max);
-      }
+      for (int r = 0; r < 4; ++r) o[u + r] = output(op, per_channel ? u + r : 0, s[r], zp);
     }
     for (; u < units; ++u) {
-      const int q = per_channel ? u : 0;
-      int32_t s = dot_1row(filter + u * depth, x, quads, bias ? bias[u] : 0);
-      const int rs = -op->shifts[q];
-      o[u] = (int8_t)clamp_i32(requant_fast(s, op->multipliers[q], rs, requant_bias(rs, zp)), op->act_min, op->act_max);
+      o[u] = output(op, per_channel ? u : 0, dot_1row(filter + u * depth, x, quads, bias ? bias[u] : 0), zp);
     }
   }
 }

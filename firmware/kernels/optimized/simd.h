@@ -54,20 +54,50 @@ static inline uint32_t sadd16(uint32_t a, uint32_t b) {
 static inline uint32_t load32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 
 /* Requantise acc to the output: bit-identical to multiply_by_quantized_multiplier() + zero point when
- * the shift is a right shift r >= 1 (scale < 0.5, the usual case; optimised kernels check it in Prepare).
- * TFLM's two roundings then reduce to: v = (acc*M + 2^30) >> 31 (exactly SaturatingRoundingDoublingHighMul
- * for every acc, since M > 0), then round half away from zero: (v + 2^(r-1) - (v < 0)) >> r. The zero point
- * is folded into the same constant as zp << r: bias = 2^(r-1) + (zp << r). About 8 instructions. */
-static inline uint32_t requant_bias(int r, int32_t zp) { return (1u << (r - 1)) + ((uint32_t)zp << r); }
-static inline int32_t requant_fast(int32_t acc, int32_t multiplier, int r, uint32_t bias) {
-  int32_t v = (int32_t)(((int64_t)acc * multiplier + (1ll << 30)) >> 31);
-  return (int32_t)((uint32_t)v + (uint32_t)(v >> 31) + bias) >> r;
+ * the shift is a right shift r >= 1 and M > 2^30 (optimised kernels check both in Prepare; see
+ * all_right_shifts). TFLM's two roundings then nest into one multiply-accumulate:
+ *   v = (acc*M + 2^30) >> 31 is exactly SaturatingRoundingDoublingHighMul for every acc (M > 0), and
+ *   round half away from zero, (v + 2^(r-1) - [v < 0]) >> r, with [v < 0] = [acc < 0] because M > 2^30,
+ * so out = (acc*M + k - [acc < 0] 2^31) >> (31 + r) with k = 2^30 + (2^(r-1) + zp 2^r) 2^31
+ * (floor(floor(x / a) / b) = floor(x / ab)). The zero point rides in k as zp 2^(31+r). */
+static inline int32_t requant64(int32_t acc, int32_t multiplier, int64_t k, int r) {
+  const int64_t x = (int64_t)acc * multiplier + k - (acc < 0 ? (1ll << 31) : 0);
+  return (int32_t)(x >> 32) >> (r - 1);
 }
-/* True when every channel of the op has a right shift and a multiplier above 2^30 (not an exact power of
- * two scale), so requant_fast() and the one-multiply form in conv.c apply; otherwise: reference kernels. */
-static inline int all_right_shifts(const op_t *op, int channels) {
+
+/* k = 2^30 (1 + m), m = (2 zp + 1) 2^r. acc*M + k - 2^31 stays inside int64 for EVERY int32 acc exactly when
+ * |m + 1| <= 2^32 (|acc*M| < 2^62): always for r <= 23, but a nearly dead channel (scale ~1e-8, r 24..31)
+ * with zp != 0 breaks it and the sum would wrap. Then fold nothing (zp = 0 here always fits) and add the
+ * zero point after the shift. */
+static inline int zp_foldable(int r, int32_t zp) {
+  const int64_t m1 = (int64_t)(2 * zp + 1) * (1ll << r) + 1;
+  return m1 >= -(1ll << 32) && m1 <= (1ll << 32);
+}
+static inline int64_t requant_const(int r, int32_t zp) {
+  return ((int64_t)(2 * zp + 1) * (1ll << r) + 1) * (1ll << 30);
+}
+
+/* For r >= 2 the low word of k is always 2^30, so a channel's constant fits one int32: k's high word. */
+static inline int32_t requant_k_hi(int r, int32_t zp) { return (int32_t)(requant_const(r, zp) >> 32); }
+static inline int32_t requant_hi(int32_t acc, int32_t multiplier, int32_t k_hi, int r) {
+  return requant64(acc, multiplier, (int64_t)k_hi * (1ll << 32) + (1 << 30), r);
+}
+
+/* requant64() with k built on the spot from (r, zp) in 32-bit steps, for kernels that keep no per-channel
+ * constants: k = 2^30 + m 2^31 with m = (2 zp + 1) 2^(r-1). The zero point is folded for r <= 23 (where
+ * zp_foldable holds for every zp) and added after the shift otherwise. */
+static inline int32_t requant_r(int32_t acc, int32_t multiplier, int r, int32_t zp) {
+  const int32_t zp_in = r <= 23 ? zp : 0;
+  const int32_t m = (2 * zp_in + 1) * (1 << (r - 1)); /* |m| < 2^30 */
+  const int64_t k = (int64_t)(m >> 1) * (1ll << 32) + (int64_t)(0x40000000u | ((uint32_t)m & 1u) << 31);
+  return requant64(acc, multiplier, k, r) + (zp - zp_in);
+}
+
+/* True when every channel of the op has a right shift of at least min_r and a multiplier above 2^30 (not an
+ * exact power of two scale), so requant64() applies; otherwise the op runs the reference loops. */
+static inline int all_right_shifts(const op_t *op, int channels, int min_r) {
   for (int c = 0; c < channels; ++c)
-    if (op->shifts[c] >= 0 || op->multipliers[c] <= (1 << 30)) return 0;
+    if (-op->shifts[c] < min_r || op->multipliers[c] <= (1 << 30)) return 0;
   return 1;
 }
 

@@ -9,6 +9,12 @@ static const kernel_t kernels[] = {
     {OP_AVERAGE_POOL_2D, "AVERAGE_POOL_2D", prepare_pool, ref_average_pool},
     {OP_RESHAPE, "RESHAPE", prepare_reshape, ref_reshape},
     {OP_SOFTMAX, "SOFTMAX", prepare_softmax, ref_softmax},
+    {OP_ADD, "ADD", prepare_add, ref_add},
+    {OP_MEAN, "MEAN", prepare_mean, ref_mean},
+    {OP_PAD, "PAD", prepare_pad, ref_pad},
+    {OP_PADV2, "PADV2", prepare_pad, ref_pad},
+    {OP_QUANTIZE, "QUANTIZE", prepare_quantize, ref_quantize},
+    {OP_TRANSPOSE, "TRANSPOSE", prepare_transpose, ref_transpose},
 };
 
 const op_resolver_t kws_reference_resolver = {"reference", kernels, sizeof(kernels) / sizeof(kernels[0])};
