@@ -28,13 +28,57 @@ typedef struct {
   uint32_t (*ticks)(void);
   uint32_t last;
   uint32_t per_layer[KWS_MAX_LAYERS];
+#ifdef KWS_LAYER_DUMP
+  const interp_t *it;
+  int dump_left; /* operators still to print: those of the first inference */
+#endif
 } timing_t;
+
+#ifdef KWS_LAYER_DUMP
+/* Dump builds only (make DUMP=1, build/host/kws_host-dump; tools/layer_dump.py reads the lines): one operator's
+ * output tensor as `LAYER <op> <tensor> <d0>x...x<dn> <hex bytes>`, the raw int8 bytes as they lie in the arena
+ * (NHWC). Normal builds do not contain this code, so their results and instruction counts cannot change.
+ * noinline: the hook keeps its small frame, so even a dump build counts the same instructions per layer. */
+__attribute__((noinline)) static void dump_output(const interp_t *it, int op_index) {
+  static const char hex[] = "0123456789abcdef";
+  const op_t *op = &it->ops[op_index];
+  const tensor_t *t = op_out(it, op);
+  put("LAYER ");
+  put_i(op_index);
+  put(" ");
+  put_i(op->output);
+  put(" ");
+  for (int d = 0; d < t->ndim; ++d) {
+    if (d) put("x");
+    put_i(t->dims[d]);
+  }
+  if (t->ndim == 0) put("1"); /* a scalar */
+  put(" ");
+  char chunk[129]; /* 64 bytes per write: few calls on the host, the UART takes one character at a time anyway */
+  for (uint32_t i = 0; i < t->bytes; i += 64) {
+    uint32_t n = t->bytes - i < 64 ? t->bytes - i : 64;
+    for (uint32_t k = 0; k < n; ++k) {
+      chunk[2 * k] = hex[t->data[i + k] >> 4];
+      chunk[2 * k + 1] = hex[t->data[i + k] & 15];
+    }
+    chunk[2 * n] = 0;
+    put(chunk);
+  }
+  put("\n");
+}
+#endif
 
 /* Called by the interpreter after each operator: instructions spent in it. */
 static void layer_hook(int op_index, void *ctx) {
   timing_t *t = ctx;
   uint32_t now = t->ticks();
   if (op_index < KWS_MAX_LAYERS) t->per_layer[op_index] = now - t->last;
+#ifdef KWS_LAYER_DUMP
+  if (t->dump_left) { /* before the next read: printing is not counted in any layer */
+    dump_output(t->it, op_index);
+    --t->dump_left;
+  }
+#endif
   t->last = t->ticks(); /* exclude the hook's own reads from the next layer */
 }
 
@@ -91,6 +135,10 @@ int app_run(const app_config_t *cfg) {
   const int classes = (int)out->bytes;
   /* The model's last operator: when it is SOFTMAX the dequantised scores already are probabilities. */
   const int ends_in_softmax = it.ops[it.num_ops - 1].code == OP_SOFTMAX;
+#ifdef KWS_LAYER_DUMP
+  timing.it = &it;
+  timing.dump_left = it.num_ops; /* one input's layers: enough to find where results part, a short UART log */
+#endif
   for (int n = 0; n < cfg->num_inputs; ++n) {
     /* 1. Quantise on the device: q = round(x / scale) + zero_point, saturated to int8 (or copy int8 inputs). */
     int8_t *q = (int8_t *)in->data;

@@ -69,7 +69,8 @@ def filter_weights(m, sg, op, name: str) -> tuple[np.ndarray, list]:
 
 def packed_weights(model_bytes: bytes) -> dict[int, np.ndarray]:
     """Filter tensor index -> packed int16 weights, for CONV_2D and for DEPTHWISE_CONV_2D on 1 channel
-    (see kernels/optimized/conv.c: conv_packed and depthwise_1ch). Raises ModelError on a bad model."""
+    (kernels/optimized/conv.c: opt_conv_packed, which depthwise.c also runs for one input channel).
+    Raises ModelError on a bad model."""
     if len(model_bytes) < 8 or model_bytes[4:8] != b"TFL3":
         raise ModelError("not a .tflite file (expected the identifier TFL3 at byte 4)")
     try:
@@ -93,11 +94,8 @@ def packed_weights(model_bytes: bytes) -> dict[int, np.ndarray]:
         w, x_shape = filter_weights(m, sg, op, f"operator {i} ({name})")
         if code == CONV_2D:
             out[int(op.inputs[1])] = pack_conv_weights(w.reshape(w.shape[0], -1))
-        elif x_shape[-1] == 1:  # depthwise on one input channel: per output channel, int16 tap pairs
-            taps = w.reshape(-1, w.shape[-1]).T  # (O, KH*KW)
-            padded = np.zeros((taps.shape[0], taps.shape[1] + taps.shape[1] % 2), np.int16)
-            padded[:, : taps.shape[1]] = taps
-            out[int(op.inputs[1])] = padded.reshape(-1)
+        elif x_shape[-1] == 1:  # depthwise on one input channel = a conv with in_c 1: the same packing
+            out[int(op.inputs[1])] = pack_conv_weights(w.reshape(-1, w.shape[-1]).T)  # (O, KH*KW)
     return out
 
 

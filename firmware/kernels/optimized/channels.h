@@ -38,4 +38,10 @@ static inline int8_t output_of(int32_t acc, const channel_t *c, int32_t zp_after
   return (int8_t)clamp_i32(requant_k(acc, c) + zp_after, lo, hi);
 }
 
+/* conv.c: the convolution on build-time packed int16 weights (tools/gen_model.py pack_conv_weights); a
+ * depthwise conv over one input channel is the same computation (in_c 1, out_c = depth multiplier). */
+uint32_t opt_conv_packed_bytes(int out_c, int taps);
+uint32_t opt_conv_scratch_bytes(int out_c, int taps, int in_c);
+void opt_conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, int f_w);
+
 #endif

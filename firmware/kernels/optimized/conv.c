@@ -13,6 +13,7 @@
 #include "../kernels.h"
 #include "channels.h"
 #include "simd.h"
+#include "../faults.h" /* empty unless a test build defines a FAULT_ */
 
 /* Taps are padded to a multiple of 8 (an even number of quads: the inner loop is unrolled twice). */
 static int quads_of(int taps) { return (taps + 7) / 8 * 2; }
@@ -23,7 +24,7 @@ static const uint8_t quad_order[4] = {0, 2, 1, 3}; /* position of tap t inside i
 
 /* One pixel's receptive field into the column buffer (pixel px of the pair), int16 with offset. */
 static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, int f_w, const op_t *op,
-                   int32_t input_offset, int oy, int ox, int16_t *col, int px, int k_quads) {
+                   int32_t input_offset, int oy, int ox, int16_t *col, int px, int k_quads, int8_t *stage) {
   const int y0 = oy * op->stride_h - op->pad_h, x0 = ox * op->stride_w - op->pad_w;
   int k = 0;
   if ((in_c & 3) == 0) { /* four channels per word: SXTB16 + SADD16, no per-byte work */
@@ -47,17 +48,37 @@ static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, i
       }
     }
     k = f_h * f_w * in_c;
-  } else {
+  } else { /* any channel count: the raw bytes in tap order first (a row of the window is one run of
+              * f_w in_c bytes; padding reads as the input zero point, which the offset turns into 0), then
+              * widened four at a time as above */
+    const uint32_t offset2 = ((uint32_t)input_offset & 0xffff) * 0x10001u;
+    const int8_t zp = (int8_t)-input_offset;
+    int8_t *t = stage;
     for (int ky = 0; ky < f_h; ++ky) {
       const int iy = y0 + op->dilation_h * ky;
+      if (iy >= 0 && iy < in_h && op->dilation_w == 1 && x0 >= 0 && x0 + f_w <= in_w) {
+        const int8_t *src = input + (iy * in_w + x0) * in_c;
+        const int n = f_w * in_c;
+        int j = 0;
+        for (; j + 4 <= n; j += 4) store32(t + j, load32(src + j)); /* unaligned words are fine on the M4 */
+        for (; j < n; ++j) t[j] = src[j];
+        t += n;
+        continue;
+      }
       for (int kx = 0; kx < f_w; ++kx) {
         const int ix = x0 + op->dilation_w * kx;
         const int inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
         const int8_t *src = input + (iy * in_w + ix) * in_c;
-        for (int c = 0; c < in_c; ++c, ++k)
-          col[(k >> 2) * 8 + px * 4 + quad_order[k & 3]] = (int16_t)(inside ? src[c] + input_offset : 0);
+        for (int c = 0; c < in_c; ++c) *t++ = inside ? src[c] : zp;
       }
     }
+    while (t < stage + k_quads * 4) *t++ = zp; /* the padded taps (their weights are 0) */
+    uint32_t *dst = (uint32_t *)(void *)(col + px * 4);
+    for (int q = 0; q < k_quads; ++q, dst += 4) {
+      const uint32_t w = load32(stage + 4 * q);
+      dst[0] = sxtab16(offset2, w), dst[1] = sxtab16_ror8(offset2, w);
+    }
+    return;
   }
   for (; k < k_quads * 4; ++k) col[(k >> 2) * 8 + px * 4 + quad_order[k & 3]] = 0;
 }
@@ -80,7 +101,7 @@ static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, i
  * Per quad: one LDM (both pixels), two LDRD (both channels), eight SMLAD: 16 MACs in 11 instructions,
  * plus 2 for the loop every two quads. Registers are pinned because LDM loads in register-number order. */
 __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t *w, int quads, int32_t *s) {
-#if KWS_DSP
+#if KWS_ASM
   register const int16_t *rc __asm("r0") = col;
   register const int16_t *rw __asm("r1") = w;
   register int rn __asm("r2") = quads / 2;
@@ -114,16 +135,18 @@ __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t 
 #endif
 }
 
-#if KWS_DSP
+#if KWS_ASM
 /* What the assembly loop over channel pairs reads and advances (offsets are used in the assembly). */
 typedef struct {
   const int16_t *col; /* 0: column buffer of the pixel pair */
   int32_t half_quads; /* 4: inner loop count */
   const channel_t *ch; /* 8: constants of the current channel pair, advanced by 40 bytes */
   int8_t *o0, *o1;    /* 12, 16: outputs of the two pixels, advanced by 2 */
-  int32_t lo;         /* 20: act_min (act_max is 127: SSAT) */
+  int32_t lo;         /* 20: act_min */
   int32_t pairs;      /* 24: channel pairs left */
-  int32_t quads;      /* 28: quads of taps (the unrolled version's jump) */
+  int32_t quads;      /* 28: quads of taps; the assembly replaces it by its entry address */
+  int32_t hi;         /* 32: act_max */
+  int32_t clamp;      /* 36: 0 when SSAT alone clamps (act_min -128, act_max 127), 1 act_max only, 2 both */
 } pair_block_t;
 
 
@@ -132,20 +155,35 @@ typedef struct {
  * (two pixels), one LDM (two channels), eight SMLAD: 16 MACs in 10 instructions. */
 #define KWS_UNROLLED_QUADS 96 /* 96 blocks of 40 bytes: within ADR's +-4095 byte reach */
 
-#define REQ2(S, C, O, K, CLAMP)                            \
-  "ldr %[x1], [%[col], #" #C "+4]\n\t"                      \
+/* One output: acc*M + k - [acc < 0] 2^31 as SMLAL by (acc >> 31 logical) * (int32)0x80000000 (y2), then
+ * >> (31 + r), SSAT, the activation's clamp and the store: 7 instructions plus CLAMP, with M in x1 and r - 1
+ * in y3 (requant64). */
+#define REQ1(S, C, O, K, CLAMP)                            \
   "ldrd %[x2], %[x3], [%[col], #" #C "+8]\n\t"              \
   "smlal %[x2], %[x3], %[" #S "], %[x1]\n\t"               \
-  "and %[x1], %[" #S "], #0x80000000\n\t"                  \
-  "subs %[x2], %[x2], %[x1]\n\t"                           \
-  "sbc %[x3], %[x3], #0\n\t"                               \
-  "ldr %[x1], [%[col], #" #C "+16]\n\t"                     \
-  "asr %[x3], %[x3], %[x1]\n\t"                            \
+  "lsr %[" #S "], %[" #S "], #31\n\t"                      \
+  "smlal %[x2], %[x3], %[" #S "], %[y2]\n\t"               \
+  "asr %[x3], %[x3], %[y3]\n\t"                            \
   "ssat %[x3], #8, %[x3]\n\t"                              \
-  CLAMP                                                    \
+  CLAMP(S)                                                 \
   "strb %[x3], [%[" #O "], #" #K "]\n\t"
-/* max(out, act_min); not needed when act_min is -128 (ReLU with output zero point -128: SSAT is enough) */
-#define CLAMP2 "cmp %[x3], %[y2]\n\tit lt\n\tmovlt %[x3], %[y2]\n\t"
+#define NO_CLAMP(S) ""
+/* min(act_max, out), with the spent accumulator S as the scratch register (RELU6 on zero point -128) */
+#define CLAMP_HI(S)                                        \
+  "ldr %[" #S "], [%[x0], #32]\n\t"                         \
+  "cmp %[x3], %[" #S "]\n\tit gt\n\tmovgt %[x3], %[" #S "]\n\t"
+/* max(act_min, min(act_max, out)), with the spent accumulator S as the scratch register */
+#define CLAMP(S)                                           \
+  "ldr %[" #S "], [%[x0], #20]\n\t"                         \
+  "cmp %[x3], %[" #S "]\n\tit lt\n\tmovlt %[x3], %[" #S "]\n\t" \
+  "ldr %[" #S "], [%[x0], #32]\n\t"                         \
+  "cmp %[x3], %[" #S "]\n\tit gt\n\tmovgt %[x3], %[" #S "]\n\t"
+/* Both pixels of the channel whose constants are at col + C: pixel 1 first (o1 == o0 for an odd last pixel,
+ * and pixel 0 must win) */
+#define REQ_CH(C, S1, S0, K, CL)                           \
+  "ldr %[x1], [%[col], #" #C "+4]\n\t"                      \
+  "ldr %[y3], [%[col], #" #C "+16]\n\t"                     \
+  REQ1(S1, C, y1, K, CL) REQ1(S0, C, y0, K, CL)
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -158,6 +196,12 @@ __attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, c
   register uint32_t x1 __asm("r5"), x2 __asm("r6"), x3 __asm("r8");
   register uint32_t y0 __asm("r9"), y1 __asm("r10"), y2 __asm("r12"), y3 __asm("lr");
   __asm volatile(
+      "ldr %[x2], [%[x0], #28]\n\t"          /* quads */
+      "add %[x2], %[x2], %[x2], lsl #2\n\t"  /* 5 q */
+      "adr.w %[x3], 3f\n\t"
+      "sub %[x3], %[x3], %[x2], lsl #3\n\t"  /* entry = end - 40 q */
+      "orr %[x3], %[x3], #1\n\t"             /* Thumb state */
+      "str %[x3], [%[x0], #28]\n\t"          /* from now on the block holds the entry address */
       "2:\n\t"
       "ldr %[x1], [%[x0], #8]\n\t" /* ch */
       "ldr %[s0], [%[x1], #0]\n\t"
@@ -165,11 +209,7 @@ __attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, c
       "mov %[s2], %[s0]\n\t"
       "mov %[s3], %[s1]\n\t"
       "ldr %[col], [%[x0], #0]\n\t"
-      "ldr %[x2], [%[x0], #28]\n\t"          /* quads */
-      "add %[x2], %[x2], %[x2], lsl #2\n\t"  /* 5 q */
-      "adr.w %[x3], 3f\n\t"
-      "sub %[x3], %[x3], %[x2], lsl #3\n\t"  /* entry = end - 40 q */
-      "orr %[x3], %[x3], #1\n\t"             /* Thumb state */
+      "ldr %[x3], [%[x0], #28]\n\t"
       "push {%[x0]}\n\t"
       "bx %[x3]\n\t"
       ".rept " STR(KWS_UNROLLED_QUADS) "\n\t"
@@ -187,16 +227,20 @@ __attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, c
       "3:\n\t"
       "pop {%[x0]}\n\t"
       "ldr %[col], [%[x0], #8]\n\t"  /* ch */
-      "ldr %[y2], [%[x0], #20]\n\t"  /* act_min */
+      "ldr %[y2], [%[x0], #36]\n\t"  /* clamp */
       "ldr %[y0], [%[x0], #12]\n\t"  /* o0 */
       "ldr %[y1], [%[x0], #16]\n\t"  /* o1 */
-      "cmn %[y2], #128\n\t"
-      "beq 4f\n\t"
-      REQ2(s2, 0, y1, 0, CLAMP2) REQ2(s3, 20, y1, 1, CLAMP2) /* pixel 1 first: for an odd last pixel */
-      REQ2(s0, 0, y0, 0, CLAMP2) REQ2(s1, 20, y0, 1, CLAMP2) /* o1 == o0 and pixel 0 must win */
+      "cmp %[y2], #1\n\t"
+      "mov %[y2], #0x80000000\n\t"
+      "blt 4f\n\t"
+      "beq 6f\n\t"
+      REQ_CH(0, s2, s0, 0, CLAMP) REQ_CH(20, s3, s1, 1, CLAMP)
       "b 5f\n\t"
-      "4:\n\t"
-      REQ2(s2, 0, y1, 0, "") REQ2(s3, 20, y1, 1, "") REQ2(s0, 0, y0, 0, "") REQ2(s1, 20, y0, 1, "")
+      "6:\n\t" /* act_min -128: only act_max to apply after SSAT */
+      REQ_CH(0, s2, s0, 0, CLAMP_HI) REQ_CH(20, s3, s1, 1, CLAMP_HI)
+      "b 5f\n\t"
+      "4:\n\t" /* SSAT alone clamps; each channel's M and r - 1 serve both pixels */
+      REQ_CH(0, s2, s0, 0, NO_CLAMP) REQ_CH(20, s3, s1, 1, NO_CLAMP)
       "5:\n\t"
       "add %[col], %[col], #40\n\t"
       "str %[col], [%[x0], #8]\n\t"
@@ -214,12 +258,15 @@ __attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, c
       :
       : "cc", "memory");
 }
-#undef REQ2
-#undef CLAMP2
+#undef REQ1
+#undef NO_CLAMP
+#undef CLAMP
+#undef CLAMP_HI
+#undef REQ_CH
 #endif
 
 /* The shared core: in_c input channels, filter f_h x f_w, out_c output channels, packed int16 weights. */
-static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, int f_w) {
+void opt_conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, int f_w) {
   const tensor_t *in = op_in(it, op, 0), *b = op_in(it, op, 2), *out = op_out(it, op);
   const int8_t *input = (const int8_t *)in->data;
   const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
@@ -229,20 +276,26 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
   const int32_t input_offset = -in->zero_point, zp = out->zero_point;
   int16_t *col = (int16_t *)(void *)op->scratch;
   channel_t *ch = (channel_t *)(void *)(op->scratch + column_bytes(f_h * f_w * in_c));
+  int8_t *stage = (int8_t *)(ch + out_c); /* im2col's raw bytes when in_c is not a multiple of 4 */
   /* zp_after: the zero point when it could not be folded into the constants (a nearly dead channel) */
   const int32_t zp_after = fill_channels(ch, op, bias, out_c, zp) ? 0 : zp;
+#ifdef FAULT_CONV_BIAS
+  if (op->code == OP_CONV_2D) /* test builds only (kernels/faults.h); depthwise shares this core */
+    ch[0].bias = wrap_add32(ch[0].bias, fault_conv_bias(op));
+#endif
   const int32_t lo = op->act_min, hi = op->act_max;
   for (int batch = 0; batch < DIM(in, 0); ++batch, input += in_h * in_w * in_c, output += pixels * out_c) {
     for (int p = 0; p < pixels; p += 2) {
       const int p1 = p + 1 < pixels ? p + 1 : p; /* an odd last pixel is computed twice, stored once */
-      im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p / out_w, p % out_w, col, 0, k_quads);
-      im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p1 / out_w, p1 % out_w, col, 1, k_quads);
+      im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p / out_w, p % out_w, col, 0, k_quads, stage);
+      im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p1 / out_w, p1 % out_w, col, 1, k_quads, stage);
       const int16_t *w = (const int16_t *)op->packed_weights;
       int8_t *o0 = output + p * out_c, *o1 = output + p1 * out_c;
       const int pairs = out_c / 2;
-#if KWS_DSP
-      if (hi == 127 && zp_after == 0 && pairs > 0 && k_quads <= KWS_UNROLLED_QUADS) { /* all pairs in assembly */
-        pair_block_t block = {col, k_quads / 2, ch, o0, o1, lo, pairs, k_quads};
+#if KWS_ASM
+      if (zp_after == 0 && pairs > 0 && k_quads <= KWS_UNROLLED_QUADS) { /* all pairs in assembly */
+        const int32_t clamp = lo != -128 ? 2 : hi != 127;
+        pair_block_t block = {col, k_quads / 2, ch, o0, o1, lo, pairs, k_quads, hi, clamp};
         conv_pairs_unrolled(&block, w);
         w += pairs * k_quads * 8;
       } else
@@ -267,6 +320,12 @@ static void conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, i
   }
 }
 
+uint32_t opt_conv_packed_bytes(int out_c, int taps) { return (uint32_t)((out_c + 1) / 2 * quads_of(taps)) * 16u; }
+uint32_t opt_conv_scratch_bytes(int out_c, int taps, int in_c) {
+  const uint32_t stage = (in_c & 3) ? (uint32_t)quads_of(taps) * 4u : 0u;
+  return column_bytes(taps) + (uint32_t)sizeof(channel_t) * (uint32_t)out_c + stage;
+}
+
 int opt_prepare_conv(interp_t *it, op_t *op) {
   int s = prepare_conv(it, op);
   if (s != KWS_OK) return s; /* the filter may be absent: read its shape only after Prepare accepted it */
@@ -278,12 +337,12 @@ int opt_prepare_conv(interp_t *it, op_t *op) {
     return KWS_ERR_BAD_MODEL;
   /* scratch: the column buffer, then the requantisation constants of each output channel */
   if (op->packed_weights && all_right_shifts(op, DIM(f, 0), 1))
-    op->scratch_bytes = column_bytes(DIM(f, 1) * DIM(f, 2) * DIM(f, 3)) + sizeof(channel_t) * (uint32_t)DIM(f, 0);
+    op->scratch_bytes = opt_conv_scratch_bytes(DIM(f, 0), DIM(f, 1) * DIM(f, 2) * DIM(f, 3), DIM(f, 3));
   return s;
 }
 
 void opt_conv(const interp_t *it, const op_t *op) {
   const tensor_t *f = op_in(it, op, 1);
   if (!op->scratch_bytes) { ref_conv(it, op); return; } /* no build-time weights: the reference loops */
-  conv_packed(it, op, DIM(f, 3), DIM(f, 1), DIM(f, 2));
+  opt_conv_packed(it, op, DIM(f, 3), DIM(f, 1), DIM(f, 2));
 }

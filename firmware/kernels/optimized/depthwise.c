@@ -1,124 +1,15 @@
 /* DEPTHWISE_CONV_2D with the Cortex-M4 DSP instructions, our own code:
- *  - one input channel (a converted KWS CNN's first layer, depth multiplier = output channels): int16 tap
- *    pairs per pixel against int16 weights converted at build time, SMLAD in registers (depthwise_1ch);
+ *  - one input channel (a converted first layer, depth multiplier = output channels): 3x3 stride 1 on one
+ *    int16 plane shared by all channels (depthwise_1ch_plane), else the packed convolution of conv.c on
+ *    weights converted at build time (it is the same computation with in_c 1);
+ *  - 3x3, stride 1, depth multiplier 1: four channels' int16 planes (depthwise_3x3_planes), or one channel's
+ *    plane at a time for wider images (depthwise_3x3_single); both clamp in the assembly when needed;
  *  - depth multiplier 1 and channels a multiple of 4: four channels per word, SXTB16 + SMLABB/SMLATT
  *    (depthwise_4ch);
  *  - anything else: a per-pixel loop with all channel sums in the scratch buffer. */
 #include "../kernels.h"
 #include "channels.h"
 #include "simd.h"
-
-/* One output channel of the 1-input-channel depthwise conv: 5 SMLADs, then the requantisation. */
-#define DW_TAPS_AND_REQUANTISE \
-  "ldr %[acc], [%[ch]], #20\n\t" /* bias; the other fields are now at -16 ... -4 */ \
-  "ldrd %[tmp], %[l64], [%[w]], #8\n\t" \
-  "smlad %[acc], %[t0], %[tmp], %[acc]\n\t" \
-  "smlad %[acc], %[t1], %[l64], %[acc]\n\t" \
-  "ldrd %[tmp], %[l64], [%[w]], #8\n\t" \
-  "smlad %[acc], %[t2], %[tmp], %[acc]\n\t" \
-  "smlad %[acc], %[t3], %[l64], %[acc]\n\t" \
-  "ldr %[tmp], [%[w]], #4\n\t" \
-  "smlad %[acc], %[t4], %[tmp], %[acc]\n\t" \
-  "ldr %[tmp], [%[ch], #-16]\n\t"             /* multiplier */ \
-  "ldrd %[l64], %[h64], [%[ch], #-12]\n\t"    /* k */ \
-  "smlal %[l64], %[h64], %[acc], %[tmp]\n\t"  /* acc * M + k */ \
-  "and %[tmp], %[acc], #0x80000000\n\t" \
-  "subs %[l64], %[l64], %[tmp]\n\t"           /* - 2^31 when acc < 0 */ \
-  "sbc %[h64], %[h64], #0\n\t" \
-  "ldr %[tmp], [%[ch], #-4]\n\t"              /* r - 1 */ \
-  "asr %[l64], %[h64], %[tmp]\n\t"            /* >> (31 + r) */ \
-  "ssat %[l64], #8, %[l64]\n\t"
-
-/* One input channel (a converted KWS CNN's first layer: depth multiplier = output channels). Per pixel the
- * taps are widened once into int16 pairs (x - zp); the weights were widened at build time to int16 pairs
- * per output channel, so each output is a short run of SMLADs on registers. */
-/* All output channels of one pixel for a 3x3 filter: the five tap pairs stay in registers. Per channel:
- * 5 SMLAD on weights loaded two words at a time, the 8-instruction requantisation, SSAT to int8 (the
- * caller makes sure act_max is 127) and the lower clamp: 28 instructions for 9 MACs and one output. */
-__attribute__((noinline)) static void channels_3x3(const uint32_t *t, const uint32_t *w, const channel_t *ch,
-                                                   int8_t *o, int n, int32_t lo) {
-#if KWS_DSP
-  const uint32_t t0 = t[0], t1 = t[1], t2 = t[2], t3 = t[3], t4 = t[4];
-  int8_t *end = o + n;
-  int32_t acc, tmp, l64, h64;
-  __asm volatile(
-      "cmn %[lo], #128\n\t" /* act_min -128: SSAT alone clamps (second copy of the loop) */
-      "beq 6f\n\t"
-      "1:\n\t"
-      DW_TAPS_AND_REQUANTISE /* acc = bias + 10 taps; l64 = requantised, saturated to int8 */
-      "cmp %[l64], %[lo]\n\t"
-      "it lt\n\t"
-      "movlt %[l64], %[lo]\n\t"
-      "strb %[l64], [%[o]], #1\n\t"
-      "cmp %[o], %[end]\n\t"
-      "bne 1b\n\t"
-      "b 7f\n\t"
-      "6:\n\t"
-      DW_TAPS_AND_REQUANTISE /* acc = bias + 10 taps; l64 = requantised, saturated to int8 */
-      "strb %[l64], [%[o]], #1\n\t"
-      "cmp %[o], %[end]\n\t"
-      "bne 6b\n\t"
-      "7:\n\t"
-      : [w] "+r"(w), [ch] "+r"(ch), [o] "+r"(o), [acc] "=&r"(acc), [tmp] "=&r"(tmp), [l64] "=&r"(l64),
-        [h64] "=&r"(h64)
-      : [t0] "r"(t0), [t1] "r"(t1), [t2] "r"(t2), [t3] "r"(t3), [t4] "r"(t4), [end] "r"(end), [lo] "r"(lo)
-      : "cc", "memory");
-#else
-  for (int8_t *end = o + n; o < end; ++ch, w += 5) {
-    int32_t acc = ch->bias;
-    for (int j = 0; j < 5; ++j) acc = smlad(t[j], w[j], acc);
-    *o++ = (int8_t)clamp_i32(requant_k(acc, ch), lo, 127);
-  }
-#endif
-}
-
-static void depthwise_1ch(const interp_t *it, const op_t *op, uint8_t *scratch) {
-  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
-  const int8_t *input = (const int8_t *)in->data;
-  const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
-  int8_t *output = (int8_t *)out->data;
-  const int in_h = DIM(in, 1), in_w = DIM(in, 2), f_h = DIM(f, 1), f_w = DIM(f, 2);
-  const int out_h = DIM(out, 1), out_w = DIM(out, 2), out_c = DIM(out, 3), pairs = (f_h * f_w + 1) / 2;
-  const int32_t input_offset = -in->zero_point, lo = op->act_min, hi = op->act_max;
-  const uint32_t *weights = (const uint32_t *)op->packed_weights;
-  channel_t *ch = (channel_t *)(void *)scratch;
-  int16_t *taps = (int16_t *)(void *)(ch + out_c);
-  const int32_t zp_after = fill_channels(ch, op, bias, out_c, out->zero_point) ? 0 : out->zero_point;
-  taps[2 * pairs - 1] = 0;
-  for (int batch = 0; batch < DIM(in, 0); ++batch, input += in_h * in_w) {
-    for (int oy = 0; oy < out_h; ++oy) {
-      for (int ox = 0; ox < out_w; ++ox) {
-        const int y0 = oy * op->stride_h - op->pad_h, x0 = ox * op->stride_w - op->pad_w;
-        const int y_last = y0 + op->dilation_h * (f_h - 1), x_last = x0 + op->dilation_w * (f_w - 1);
-        if (y0 >= 0 && x0 >= 0 && y_last < in_h && x_last < in_w) { /* inside the image: no checks */
-          const int8_t *row = input + y0 * in_w + x0;
-          int16_t *t = taps;
-          for (int ky = 0; ky < f_h; ++ky, row += op->dilation_h * in_w)
-            for (int kx = 0; kx < f_w; ++kx) *t++ = (int16_t)(row[kx * op->dilation_w] + input_offset);
-        } else {
-          for (int ky = 0, k = 0; ky < f_h; ++ky) {
-            const int iy = y0 + op->dilation_h * ky;
-            for (int kx = 0; kx < f_w; ++kx, ++k) {
-              const int ix = x0 + op->dilation_w * kx;
-              taps[k] = (int16_t)(iy >= 0 && iy < in_h && ix >= 0 && ix < in_w ? input[iy * in_w + ix] + input_offset : 0);
-            }
-          }
-        }
-        int8_t *o = output + ((batch * out_h + oy) * out_w + ox) * out_c;
-        if (pairs == 5 && hi == 127 && zp_after == 0) {
-          channels_3x3((const uint32_t *)(void *)taps, weights, ch, o, out_c, lo);
-          continue;
-        }
-        const uint32_t *w = weights;
-        for (int oc = 0; oc < out_c; ++oc, w += pairs) {
-          int32_t acc = ch[oc].bias;
-          for (int j = 0; j < pairs; ++j) acc = smlad(load32(taps + 2 * j), w[j], acc);
-          o[oc] = output_of(acc, &ch[oc], zp_after, lo, hi);
-        }
-      }
-    }
-  }
-}
 
 /* 3x3, stride 1, padding 1 ("SAME") or 0 ("VALID", as after an explicit PAD), depth multiplier 1, channels
  * a multiple of 4: one channel at a time over the whole image. Four channels' inputs are first copied, offset
@@ -143,122 +34,274 @@ static uint32_t dw3_plane_bytes(const tensor_t *in) {
 }
 static uint32_t pair16(int32_t lo, int32_t hi) { return ((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16); }
 
+/* One kernel row of four outputs x .. x+3 from the plane columns c0 .. c5, X0 = [c0 c1], X1 = [c2 c3],
+ * X2 = [c4 c5], and the row's weights W01 = [w0 w1], W12 = [w1 w2]:
+ *   out0 = X0.W01 + c2 w2 (SMLAD, SMLABT)     out1 = c1 w0 + X1.W12 (SMLATB, SMLAD)
+ *   out2 = X1.W01 + c4 w2                     out3 = c3 w0 + X2.W12
+ * 3 loads of inputs, one LDRD of weights, 8 multiply-accumulates: 12 MACs in 12 instructions. */
+#define DW3_MACS(first_a0, first_a1, first_a2, first_a3) \
+  "smlad %[a0], %[x0], %[wa], " first_a0 "\n\t" \
+  "smlatb %[a1], %[x0], %[wa], " first_a1 "\n\t" \
+  "smlad %[a2], %[x1], %[wa], " first_a2 "\n\t" \
+  "smlatb %[a3], %[x1], %[wa], " first_a3 "\n\t" \
+  "smlabt %[a0], %[x1], %[wb], %[a0]\n\t" \
+  "smlad %[a1], %[x1], %[wb], %[a1]\n\t" \
+  "smlabt %[a2], %[x2], %[wb], %[a2]\n\t" \
+  "smlad %[a3], %[x2], %[wb], %[a3]\n\t"
+/* Kernel rows 1 and 2; `p` already advanced by 8 (the first row's post-increment). */
 #define DW3_ROW(off, woff) \
   "ldr %[x0], [%[p], #" #off "]\n\t" \
   "ldr %[x1], [%[p], #" #off "+4]\n\t" \
   "ldr %[x2], [%[p], #" #off "+8]\n\t" \
-  "ldrd %[wa], %[wb], [%[c], #" #woff "]\n\t" /* [w0 w1], [w2 0] */ \
-  "smlad %[a0], %[x0], %[wa], %[a0]\n\t" \
-  "smlad %[a0], %[x1], %[wb], %[a0]\n\t" \
-  "smlad %[a2], %[x1], %[wa], %[a2]\n\t" \
-  "smlad %[a2], %[x2], %[wb], %[a2]\n\t" \
-  "ldrd %[wa], %[wb], [%[c], #" #woff "+8]\n\t" /* [0 w0], [w1 w2] */ \
-  "smlad %[a1], %[x0], %[wa], %[a1]\n\t" \
-  "smlad %[a1], %[x1], %[wb], %[a1]\n\t" \
-  "smlad %[a3], %[x1], %[wa], %[a3]\n\t" \
-  "smlad %[a3], %[x2], %[wb], %[a3]\n\t"
-/* The first kernel row starts every sum at the bias (held in a3 until a3's own first SMLAD). */
+  "ldrd %[wa], %[wb], [%[c], #" #woff "]\n\t" \
+  DW3_MACS("%[a0]", "%[a1]", "%[a2]", "%[a3]")
+/* The first kernel row starts every sum at the bias (held in a3 until a3's own first multiply). */
 #define DW3_ROW0 \
   "ldr %[a3], [%[c]]\n\t" \
-  "ldr %[x0], [%[p]]\n\t" \
-  "ldr %[x1], [%[p], #4]\n\t" \
-  "ldr %[x2], [%[p], #8]\n\t" \
-  "ldrd %[wa], %[wb], [%[c], #16]\n\t" \
-  "smlad %[a0], %[x0], %[wa], %[a3]\n\t" \
-  "smlad %[a0], %[x1], %[wb], %[a0]\n\t" \
-  "smlad %[a2], %[x1], %[wa], %[a3]\n\t" \
-  "smlad %[a2], %[x2], %[wb], %[a2]\n\t" \
-  "ldrd %[wa], %[wb], [%[c], #24]\n\t" \
-  "smlad %[a1], %[x0], %[wa], %[a3]\n\t" \
-  "smlad %[a1], %[x1], %[wb], %[a1]\n\t" \
-  "smlad %[a3], %[x1], %[wa], %[a3]\n\t" \
-  "smlad %[a3], %[x2], %[wb], %[a3]\n\t"
+  "ldr %[x0], [%[p]], #8\n\t" \
+  "ldr %[x1], [%[p], #-4]\n\t" \
+  "ldr %[x2], [%[p]]\n\t" \
+  "ldrd %[wa], %[wb], [%[c], #4]\n\t" \
+  DW3_MACS("%[a3]", "%[a3]", "%[a3]", "%[a3]")
 /* requantise acc (see requant64: acc*M + k - [acc < 0] 2^31, the last term as [acc < 0] * (int32)0x80000000),
  * saturate to int8 (act_min -128, act_max 127 only) and leave it in x0 */
 #define DW3_REQUANT(acc) \
-  "ldrd %[x0], %[x1], [%[c], #64]\n\t" \
+  "ldrd %[x0], %[x1], [%[c], #28]\n\t" \
   "smlal %[x0], %[x1], %[" #acc "], %[x2]\n\t" \
   "lsr %[" #acc "], %[" #acc "], #31\n\t" \
   "smlal %[x0], %[x1], %[" #acc "], %[wb]\n\t" \
   "asr %[x0], %[x1], %[wa]\n\t" \
   "ssat %[x0], #8, %[x0]\n\t"
-/* Four outputs of one channel's row per iteration, from `p` (plane row above, column -1) to o == end.
- * c: bias (0), per kernel row [w0 w1] [w2 0] [0 w0] [w1 w2] (16 + 16 row), k (64), M (72), r - 1 (76),
- * channels (80). 77 instructions for 36 MACs and 4 outputs. */
-static inline void dw3_row4(const int16_t *p, int8_t *o, const int8_t *end, const int32_t *c) {
-#if KWS_DSP
+/* One channel's constants for dw3_row4 / dw3_row1, as int32 (byte offsets used by the assembly). */
+enum { DW3_BIAS = 0, DW3_W = 1 /* per kernel row r: W01 at 1 + 2r, W12 at 2 + 2r */, DW3_K = 7 /* lo, hi */,
+       DW3_M = 9, DW3_R1 = 10 /* r - 1 */, DW3_STEP = 11 /* bytes between outputs */, DW3_HI = 12 /* act_max */,
+       DW3_LO = 13 /* act_min */, DW3_WORDS = 14 };
+/* After SSAT: nothing more when the activation is the whole int8 range, else min(act_max), max(act_min)
+ * with the spent accumulator as the scratch register. */
+#define DW3_NO_CLAMP(acc) ""
+#define DW3_CLAMP_HI(acc) \
+  "ldr %[" #acc "], [%[c], #48]\n\t" \
+  "cmp %[x0], %[" #acc "]\n\tit gt\n\tmovgt %[x0], %[" #acc "]\n\t"
+#define DW3_CLAMP(acc) \
+  "ldr %[" #acc "], [%[c], #48]\n\t" \
+  "cmp %[x0], %[" #acc "]\n\tit gt\n\tmovgt %[x0], %[" #acc "]\n\t" \
+  "ldr %[" #acc "], [%[c], #52]\n\t" \
+  "cmp %[x0], %[" #acc "]\n\tit lt\n\tmovlt %[x0], %[" #acc "]\n\t"
+/* Four outputs of one channel's row per iteration, from `p` (plane row above, column -1) to o == end;
+ * plane rows DW3_ROW_BYTES apart. 72 instructions for 36 MACs and 4 outputs (+ 8 per output to clamp). */
+#define DW3_ROW_BYTES 256
+#define DW3_ROW4(CL) \
+  __asm volatile( \
+      "1:\n\t" \
+      DW3_ROW0 DW3_ROW(248, 12) DW3_ROW(504, 20) /* 256 - 8, 512 - 8: p has moved on by 8 */ \
+      "ldr %[x2], [%[c], #36]\n\t" \
+      "ldr %[wa], [%[c], #40]\n\t" \
+      "mov %[wb], #0x80000000\n\t" \
+      DW3_REQUANT(a0) CL(a0) "strb %[x0], [%[o]]\n\t" \
+      DW3_REQUANT(a1) CL(a1) "strb %[x0], [%[o], %[s]]\n\t" \
+      "add %[o], %[o], %[s], lsl #1\n\t" \
+      DW3_REQUANT(a2) CL(a2) "strb %[x0], [%[o]]\n\t" \
+      DW3_REQUANT(a3) CL(a3) "strb %[x0], [%[o], %[s]]\n\t" \
+      "add %[o], %[o], %[s], lsl #1\n\t" \
+      "cmp %[o], %[end]\n\t" \
+      "bne 1b\n\t" \
+      : [p] "+r"(p), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+        [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb) \
+      : [c] "r"(c), [end] "r"(end), [s] "r"(step) \
+      : "cc", "memory")
+__attribute__((always_inline)) static inline void dw3_row4(const int16_t *p, int8_t *o, const int8_t *end,
+                                                           const int32_t *c, int32_t step, int clamp) {
+#if KWS_ASM
   int32_t a0, a1, a2, a3;
   uint32_t x0, x1, x2, wa, wb;
-  __asm volatile(
-      "1:\n\t"
-      DW3_ROW0 DW3_ROW(256, 32) DW3_ROW(512, 48)
-      "ldr %[x2], [%[c], #72]\n\t"
-      "ldr %[wa], [%[c], #76]\n\t"
-      "mov %[wb], #0x80000000\n\t"
-      DW3_REQUANT(a0) "strb %[x0], [%[o]]\n\t"
-      "ldr %[a0], [%[c], #80]\n\t"
-      DW3_REQUANT(a1) "strb %[x0], [%[o], %[a0]]\n\t"
-      "add %[o], %[o], %[a0], lsl #1\n\t"
-      DW3_REQUANT(a2) "strb %[x0], [%[o]]\n\t"
-      DW3_REQUANT(a3) "strb %[x0], [%[o], %[a0]]\n\t"
-      "add %[o], %[o], %[a0], lsl #1\n\t"
-      "add %[p], %[p], #8\n\t"
-      "cmp %[o], %[end]\n\t"
-      "bne 1b\n\t"
-      : [p] "+r"(p), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
-        [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb)
-      : [c] "r"(c), [end] "r"(end)
-      : "cc", "memory");
+  if (clamp == 2) DW3_ROW4(DW3_CLAMP);
+  else if (clamp) DW3_ROW4(DW3_CLAMP_HI);
+  else DW3_ROW4(DW3_NO_CLAMP);
 #else
-  (void)p, (void)o, (void)end, (void)c;
+  (void)p, (void)o, (void)end, (void)c, (void)step, (void)clamp;
 #endif
 }
 
-/* One output per iteration (the row's last w % 4): 26 instructions for 9 MACs. */
-static inline void dw3_row1(const int16_t *p, int8_t *o, const int8_t *end, const int32_t *c, int32_t ch) {
-#if KWS_DSP
+/* One output per iteration (the row's last w % 4): 25 instructions for 9 MACs (+ 8 to clamp). */
+#define DW3_ROW1(CL, STEP_P) \
+  __asm volatile( \
+      "1:\n\t" \
+      "ldr %[a0], [%[c]]\n\t" \
+      "ldr %[x0], [%[p]]\n\t" \
+      "ldr %[x1], [%[p], #4]\n\t" \
+      "ldrd %[wa], %[wb], [%[c], #4]\n\t" \
+      "smlad %[a0], %[x0], %[wa], %[a0]\n\t" \
+      "smlabt %[a0], %[x1], %[wb], %[a0]\n\t" \
+      "ldr %[x0], [%[p], #256]\n\t" \
+      "ldr %[x1], [%[p], #260]\n\t" \
+      "ldrd %[wa], %[wb], [%[c], #12]\n\t" \
+      "smlad %[a0], %[x0], %[wa], %[a0]\n\t" \
+      "smlabt %[a0], %[x1], %[wb], %[a0]\n\t" \
+      "ldr %[x0], [%[p], #512]\n\t" \
+      "ldr %[x1], [%[p], #516]\n\t" \
+      "ldrd %[wa], %[wb], [%[c], #20]\n\t" \
+      "smlad %[a0], %[x0], %[wa], %[a0]\n\t" \
+      "smlabt %[a0], %[x1], %[wb], %[a0]\n\t" \
+      "ldr %[x2], [%[c], #36]\n\t" \
+      "ldr %[wa], [%[c], #40]\n\t" \
+      "mov %[wb], #0x80000000\n\t" \
+      DW3_REQUANT(a0) CL(a0) "strb %[x0], [%[o]]\n\t" \
+      "add %[o], %[o], %[s]\n\t" \
+      "add %[p], %[p], #" STEP_P "\n\t" \
+      "cmp %[o], %[end]\n\t" \
+      "bne 1b\n\t" \
+      : [p] "+r"(p), [o] "+r"(o), [a0] "=&r"(a0), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), \
+        [wa] "=&r"(wa), [wb] "=&r"(wb) \
+      : [c] "r"(c), [end] "r"(end), [s] "r"(step) \
+      : "cc", "memory")
+__attribute__((always_inline)) static inline void dw3_row1(const int16_t *p, int8_t *o, const int8_t *end,
+                                                           const int32_t *c, int32_t step, int clamp,
+                                                           int stride) {
+#if KWS_ASM
   int32_t a0;
   uint32_t x0, x1, x2, wa, wb;
-  __asm volatile(
-      "1:\n\t"
-      "ldr %[a0], [%[c]]\n\t"
-      "ldr %[x0], [%[p]]\n\t"
-      "ldr %[x1], [%[p], #4]\n\t"
-      "ldrd %[wa], %[wb], [%[c], #16]\n\t"
-      "smlad %[a0], %[x0], %[wa], %[a0]\n\t"
-      "smlad %[a0], %[x1], %[wb], %[a0]\n\t"
-      "ldr %[x0], [%[p], #256]\n\t"
-      "ldr %[x1], [%[p], #260]\n\t"
-      "ldrd %[wa], %[wb], [%[c], #32]\n\t"
-      "smlad %[a0], %[x0], %[wa], %[a0]\n\t"
-      "smlad %[a0], %[x1], %[wb], %[a0]\n\t"
-      "ldr %[x0], [%[p], #512]\n\t"
-      "ldr %[x1], [%[p], #516]\n\t"
-      "ldrd %[wa], %[wb], [%[c], #48]\n\t"
-      "smlad %[a0], %[x0], %[wa], %[a0]\n\t"
-      "smlad %[a0], %[x1], %[wb], %[a0]\n\t"
-      "ldr %[x2], [%[c], #72]\n\t"
-      "ldr %[wa], [%[c], #76]\n\t"
-      "mov %[wb], #0x80000000\n\t"
-      DW3_REQUANT(a0) "strb %[x0], [%[o]]\n\t"
-      "add %[o], %[o], %[ch]\n\t"
-      "add %[p], %[p], #2\n\t"
-      "cmp %[o], %[end]\n\t"
-      "bne 1b\n\t"
-      : [p] "+r"(p), [o] "+r"(o), [a0] "=&r"(a0), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2),
-        [wa] "=&r"(wa), [wb] "=&r"(wb)
-      : [c] "r"(c), [end] "r"(end), [ch] "r"(ch)
-      : "cc", "memory");
+  if (stride == 2) {
+    if (clamp == 2) DW3_ROW1(DW3_CLAMP, "4");
+    else if (clamp) DW3_ROW1(DW3_CLAMP_HI, "4");
+    else DW3_ROW1(DW3_NO_CLAMP, "4");
+  } else {
+    if (clamp == 2) DW3_ROW1(DW3_CLAMP, "2");
+    else if (clamp) DW3_ROW1(DW3_CLAMP_HI, "2");
+    else DW3_ROW1(DW3_NO_CLAMP, "2");
+  }
 #else
-  (void)p, (void)o, (void)end, (void)c, (void)ch;
+  (void)p, (void)o, (void)end, (void)c, (void)step, (void)clamp, (void)stride;
 #endif
+}
+
+/* Stride 2: out(x) = [c2x c2x+1].W01 + c2x+2 w2, so four outputs read the words X0 .. X4 of their row in
+ * turn, each shared by two outputs: 5 loads, one LDRD of weights, 8 multiply-accumulates per kernel row. */
+#define DW3S2_ROW(off, woff, in0, in1, in2, in3) \
+  "ldrd %[wa], %[wb], [%[c], #" #woff "]\n\t" \
+  "ldr %[x0], [%[p], #" #off "]\n\t" \
+  "ldr %[x1], [%[p], #" #off "+4]\n\t" \
+  "smlad %[a0], %[x0], %[wa], " in0 "\n\t" \
+  "smlabt %[a0], %[x1], %[wb], %[a0]\n\t" \
+  "ldr %[x0], [%[p], #" #off "+8]\n\t" \
+  "smlad %[a1], %[x1], %[wa], " in1 "\n\t" \
+  "smlabt %[a1], %[x0], %[wb], %[a1]\n\t" \
+  "ldr %[x1], [%[p], #" #off "+12]\n\t" \
+  "smlad %[a2], %[x0], %[wa], " in2 "\n\t" \
+  "smlabt %[a2], %[x1], %[wb], %[a2]\n\t" \
+  "ldr %[x0], [%[p], #" #off "+16]\n\t" \
+  "smlad %[a3], %[x1], %[wa], " in3 "\n\t" \
+  "smlabt %[a3], %[x0], %[wb], %[a3]\n\t"
+#define DW3S2_ROW4(CL) \
+  __asm volatile( \
+      "1:\n\t" \
+      "ldr %[a3], [%[c]]\n\t" /* the bias: every sum starts there (a3 is the last to be written) */ \
+      DW3S2_ROW(0, 4, "%[a3]", "%[a3]", "%[a3]", "%[a3]") \
+      DW3S2_ROW(256, 12, "%[a0]", "%[a1]", "%[a2]", "%[a3]") \
+      DW3S2_ROW(512, 20, "%[a0]", "%[a1]", "%[a2]", "%[a3]") \
+      "ldr %[x2], [%[c], #36]\n\t" \
+      "ldr %[wa], [%[c], #40]\n\t" \
+      "mov %[wb], #0x80000000\n\t" \
+      DW3_REQUANT(a0) CL(a0) "strb %[x0], [%[o]]\n\t" \
+      DW3_REQUANT(a1) CL(a1) "strb %[x0], [%[o], %[s]]\n\t" \
+      "add %[o], %[o], %[s], lsl #1\n\t" \
+      DW3_REQUANT(a2) CL(a2) "strb %[x0], [%[o]]\n\t" \
+      DW3_REQUANT(a3) CL(a3) "strb %[x0], [%[o], %[s]]\n\t" \
+      "add %[o], %[o], %[s], lsl #1\n\t" \
+      "add %[p], %[p], #16\n\t" \
+      "cmp %[o], %[end]\n\t" \
+      "bne 1b\n\t" \
+      : [p] "+r"(p), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+        [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [wa] "=&r"(wa), [wb] "=&r"(wb) \
+      : [c] "r"(c), [end] "r"(end), [s] "r"(step) \
+      : "cc", "memory")
+/* 79 instructions for 36 MACs and 4 outputs (+ 8 per output to clamp). */
+__attribute__((always_inline)) static inline void dw3s2_row4(const int16_t *p, int8_t *o, const int8_t *end,
+                                                             const int32_t *c, int32_t step, int clamp) {
+#if KWS_ASM
+  int32_t a0, a1, a2, a3;
+  uint32_t x0, x1, x2, wa, wb;
+  if (clamp == 2) DW3S2_ROW4(DW3_CLAMP);
+  else if (clamp) DW3S2_ROW4(DW3_CLAMP_HI);
+  else DW3S2_ROW4(DW3_NO_CLAMP);
+#else
+  (void)p, (void)o, (void)end, (void)c, (void)step, (void)clamp;
+#endif
+}
+
+/* One channel over the whole image from its plane `pl` (rows DW3_ROW_BYTES apart, column -1 first):
+ * the assembly four outputs at a time where the zero point is folded, else C. */
+__attribute__((always_inline)) static inline void dw3_rows(const int16_t *pl, int8_t *out, int oh, int ow,
+                                                           int out_r, const int32_t *cst, const channel_t *cc,
+                                                           int32_t zp_after, int32_t lo, int32_t hi,
+                                                           const int stride, const int clamp) {
+  const int rows = DW3_ROW_BYTES / 2, step = cst[DW3_STEP];
+  const int fours = KWS_ASM && zp_after == 0 ? ow / 4 * 4 : 0;
+  for (int y = 0; y < oh; ++y) {
+    const int16_t *p = pl + stride * y * rows; /* the window's three plane rows, its first column */
+    int8_t *o = out + (size_t)y * out_r;
+    if (fours) {
+      if (stride == 2) dw3s2_row4(p, o, o + (size_t)fours * step, cst, step, clamp);
+      else dw3_row4(p, o, o + (size_t)fours * step, cst, step, clamp);
+      if (fours < ow)
+        dw3_row1(p + stride * fours, o + (size_t)fours * step, o + (size_t)ow * step, cst, step, clamp, stride);
+      continue;
+    }
+    if (stride == 2) { /* one output at a time */
+      for (int x = 0; x < ow; ++x, p += 2, o += step) {
+        int32_t a = cc->bias;
+        for (int r = 0; r < 3; ++r)
+          a = smlabt(load32(p + r * rows + 2), (uint32_t)cst[DW3_W + 2 * r + 1],
+                     smlad(load32(p + r * rows), (uint32_t)cst[DW3_W + 2 * r], a));
+        o[0] = output_of(a, cc, zp_after, lo, hi);
+      }
+      continue;
+    }
+    for (int x = 0; x < ow; x += 2, p += 2, o += 2 * step) {
+      int32_t a0 = cc->bias, a1 = cc->bias;
+      for (int r = 0; r < 3; ++r) {
+        const uint32_t x01 = load32(p + r * rows), x23 = load32(p + r * rows + 2);
+        const uint32_t w01 = (uint32_t)cst[DW3_W + 2 * r], w12 = (uint32_t)cst[DW3_W + 2 * r + 1];
+        a0 = smlabt(x23, w12, smlad(x01, w01, a0));
+        a1 = smlad(x23, w12, smlatb(x01, w01, a1));
+      }
+      o[0] = output_of(a0, cc, zp_after, lo, hi);
+      if (x + 1 < ow) o[step] = output_of(a1, cc, zp_after, lo, hi);
+    }
+  }
+}
+
+/* dw3_rows with the stride and the clamp fixed, so that no row pays for choosing its loop. */
+static void dw3_channel(const int16_t *pl, int8_t *out, int oh, int ow, int out_r, const int32_t *cst,
+                        const channel_t *cc, int32_t zp_after, int32_t lo, int32_t hi, int stride) {
+  const int clamp = lo != -128 ? 2 : hi != 127; /* 0: SSAT alone, 1: act_max too, 2: both bounds */
+  if (stride == 2 && clamp == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 2);
+  else if (stride == 2 && clamp) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 1);
+  else if (stride == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 0);
+  else if (clamp == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 2);
+  else if (clamp) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 1);
+  else dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 0);
+}
+
+/* dw3_channel's constants for channel c: weights w[0], w[sk], w[2 sk] of kernel row r at w[r sr]. */
+static void dw3_constants(int32_t *cst, channel_t *cc, const op_t *op, const int32_t *bias, int c, int fold,
+                          int32_t zp, const int8_t *w, int sr, int sk, int32_t step) {
+  const int r = -op->shifts[c];
+  const int64_t k = requant_const(r, fold ? zp : 0);
+  *cc = (channel_t){bias ? bias[c] : 0, op->multipliers[c], (uint32_t)k, (int32_t)(k >> 32), r - 1};
+  cst[DW3_BIAS] = cc->bias;
+  for (int row = 0; row < 3; ++row) {
+    const int32_t a = w[row * sr], m = w[row * sr + sk], z = w[row * sr + 2 * sk];
+    cst[DW3_W + 2 * row] = (int32_t)pair16(a, m), cst[DW3_W + 2 * row + 1] = (int32_t)pair16(m, z);
+  }
+  cst[DW3_K] = (int32_t)cc->k_lo, cst[DW3_K + 1] = cc->k_hi, cst[DW3_M] = cc->multiplier;
+  cst[DW3_R1] = cc->shift_minus_1, cst[DW3_STEP] = step, cst[DW3_HI] = op->act_max, cst[DW3_LO] = op->act_min;
 }
 
 /* One image row of four channels into the planes, two columns a word, from x (the word's second pixel)
  * and a02/a13 (its first: 0 for the padding column). Returns x at the last pixel it read. */
 static inline const int8_t *dw3_build(const int8_t *x, uint32_t *p, const uint32_t *end, int32_t ch,
                                       uint32_t offset2, uint32_t a02, uint32_t a13) {
-#if KWS_DSP
+#if KWS_ASM
   uint32_t b02, b13, v;
   __asm volatile(
       "1:\n\t"
@@ -340,70 +383,129 @@ __attribute__((noinline)) static void depthwise_3x3_planes(const interp_t *it, c
         }
       }
       for (int k = 0; k < 4; ++k) {
-        const int c = c0 + k;
-        const int16_t *pl = planes + k * DW3_PITCH;
-        const int8_t *fw = filter + c;
-        uint32_t w01[3], w2z[3], wz0[3], w12[3];
-        for (int r = 0; r < 3; ++r) {
-          const int sr = t ? ch : 3 * ch, sk = t ? 3 * ch : ch; /* the filter transposed with the image */
-          const int32_t a = fw[r * sr], m = fw[r * sr + sk], z = fw[r * sr + 2 * sk];
-          w01[r] = pair16(a, m), w2z[r] = pair16(z, 0), wz0[r] = pair16(0, a), w12[r] = pair16(m, z);
-        }
-        const int r = -op->shifts[c];
-        const int64_t kc = requant_const(r, fold ? zp : 0);
-        const channel_t cc = {bias ? bias[c] : 0, op->multipliers[c], (uint32_t)kc, (int32_t)(kc >> 32), r - 1};
-        int32_t cst[21] = {cc.bias, cc.bias, cc.bias, cc.bias};
-        for (int rr = 0; rr < 3; ++rr)
-          cst[4 + 4 * rr] = (int32_t)w01[rr], cst[5 + 4 * rr] = (int32_t)w2z[rr],
-                      cst[6 + 4 * rr] = (int32_t)wz0[rr], cst[7 + 4 * rr] = (int32_t)w12[rr];
-        cst[16] = (int32_t)cc.k_lo, cst[17] = cc.k_hi, cst[18] = cc.multiplier, cst[19] = cc.shift_minus_1;
-        cst[20] = out_s;
-        /* the assembly: four outputs at a time, SSAT as the only clamp, zero point folded */
-        const int fours = KWS_DSP && lo == -128 && hi == 127 && zp_after == 0 ? ow / 4 * 4 : 0;
-        for (int y = 0; y < oh; ++y) {
-          const int16_t *p = pl + y * row_step; /* the window's three plane rows, its first column */
-          int8_t *o = output + (size_t)y * out_r + c;
-          if (fours) {
-            dw3_row4(p, o, o + (size_t)fours * out_s, cst);
-            if (fours < ow) dw3_row1(p + fours, o + (size_t)fours * out_s, o + (size_t)ow * out_s, cst, out_s);
-            continue;
-          }
-          for (int x = fours; x < ow; x += 2, p += 2, o += 2 * out_s) {
-            int32_t a0 = cc.bias, a1 = cc.bias;
-            for (int rr = 0; rr < 3; ++rr) {
-              const uint32_t x01 = load32(p + rr * row_step), x23 = load32(p + rr * row_step + 2);
-              a0 = smlad(x01, w01[rr], a0);
-              a1 = smlad(x01, wz0[rr], a1);
-              a0 = smlad(x23, w2z[rr], a0);
-              a1 = smlad(x23, w12[rr], a1);
-            }
-            o[0] = output_of(a0, &cc, zp_after, lo, hi);
-            if (x + 1 < ow) o[out_s] = output_of(a1, &cc, zp_after, lo, hi);
-          }
-        }
+        const int c = c0 + k, sr = t ? ch : 3 * ch, sk = t ? 3 * ch : ch; /* the filter transposed too */
+        int32_t cst[DW3_WORDS];
+        channel_t cc;
+        dw3_constants(cst, &cc, op, bias, c, fold, zp, filter + c, sr, sk, out_s);
+        dw3_channel(planes + k * DW3_PITCH, output + c, oh, ow, out_r, cst, &cc, zp_after, lo, hi, 1);
       }
     }
   }
 }
 
-/* DEPTHWISE_CONV_2D: one input channel (depthwise_1ch), four channels per word (depthwise_4ch), or a
- * per-pixel loop that keeps all channel sums in the scratch buffer and requantises fast. */
+/* One input channel, 3x3, stride 1 (a converted first layer: depth multiplier = output channels). Every
+ * output channel reads the same input, so it goes into one int16 plane (x - zp, zero border) once, and
+ * each channel then runs dw3_channel over it: the same four-outputs-per-iteration assembly as above. */
+#define DW1_MAX_W (DW3_ROW_BYTES / 2 - 3) /* columns + padding + the one column dw3_row1 reads past */
+static int dw1_fits(const op_t *op, const tensor_t *in, const tensor_t *f, const tensor_t *out) {
+  return DIM(in, 3) == 1 && DIM(f, 1) == 3 && DIM(f, 2) == 3 && op->stride_h == 1 && op->stride_w == 1 &&
+         op->dilation_h == 1 && op->dilation_w == 1 && (op->pad_h | op->pad_w) <= 1 &&
+         DIM(out, 1) == DIM(in, 1) + 2 * op->pad_h - 2 && DIM(out, 2) == DIM(in, 2) + 2 * op->pad_w - 2 &&
+         DIM(in, 2) <= DW1_MAX_W;
+}
+static uint32_t dw1_plane_bytes(const tensor_t *in) { return (uint32_t)(DIM(in, 1) + 2) * DW3_ROW_BYTES; }
+
+__attribute__((noinline)) static void depthwise_1ch_plane(const interp_t *it, const op_t *op, int16_t *plane) {
+  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
+  const int8_t *filter = (const int8_t *)f->data;
+  const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
+  const int in_h = DIM(in, 1), in_w = DIM(in, 2), oh = DIM(out, 1), ow = DIM(out, 2), out_c = DIM(out, 3);
+  const int rows = DW3_ROW_BYTES / 2;
+  const int32_t input_offset = -in->zero_point, lo = op->act_min, hi = op->act_max, zp = out->zero_point;
+  int fold = 1;
+  for (int c = 0; c < out_c; ++c) fold &= zp_foldable(-op->shifts[c], zp);
+  const int32_t zp_after = fold ? 0 : zp;
+  memset(plane, 0, dw1_plane_bytes(in)); /* the border stays 0: padding adds 0 */
+  for (int batch = 0; batch < DIM(in, 0); ++batch) {
+    const int8_t *input = (const int8_t *)in->data + (size_t)batch * in_h * in_w;
+    int8_t *output = (int8_t *)out->data + (size_t)batch * oh * ow * out_c;
+    for (int y = 0; y < in_h; ++y) {
+      int16_t *row = plane + (y + op->pad_h) * rows + op->pad_w;
+      for (int x = 0; x < in_w; ++x) row[x] = (int16_t)(input[y * in_w + x] + input_offset);
+    }
+    for (int c = 0; c < out_c; ++c) {
+      int32_t cst[DW3_WORDS];
+      channel_t cc;
+      dw3_constants(cst, &cc, op, bias, c, fold, zp, filter + c, 3 * out_c, out_c, out_c);
+      dw3_channel(plane, output + c, oh, ow, ow * out_c, cst, &cc, zp_after, lo, hi, 1);
+    }
+  }
+}
+
+/* Depth multiplier 1, stride 1 where the four-channel planes do not fit (a strip longer than 29), or stride
+ * 2: one channel at a time into one plane of DW3_ROW_BYTES rows (as depthwise_1ch_plane), then
+ * dw3_channel. Every read stays inside the plane: rows up to in_h + 1, columns up to 127 (zero beyond the
+ * image, which is the padding). */
+#define DW1_PLANE_CAP 16384
+static int dw3_single_fits(const op_t *op, const tensor_t *in, const tensor_t *f, const tensor_t *out) {
+  const int s = op->stride_w;
+  return op->depth_multiplier == 1 && DIM(f, 1) == 3 && DIM(f, 2) == 3 && (s == 1 || s == 2) &&
+         op->stride_h == s && op->dilation_h == 1 && op->dilation_w == 1 && (op->pad_h | op->pad_w) <= 1 &&
+         s * (DIM(out, 1) - 1) + 2 <= DIM(in, 1) + 1 && s * (DIM(out, 2) - 1) + 3 <= DW3_ROW_BYTES / 2 - 1 &&
+         DIM(in, 2) + op->pad_w < DW3_ROW_BYTES / 2 && dw1_plane_bytes(in) <= DW1_PLANE_CAP &&
+         DIM(out, 2) >= 4; /* narrower rows never reach the assembly: depthwise_4ch does better */
+}
+
+__attribute__((noinline)) static void depthwise_3x3_single(const interp_t *it, const op_t *op, int16_t *plane) {
+  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
+  const int8_t *filter = (const int8_t *)f->data;
+  const int32_t *bias = b ? (const int32_t *)(const void *)b->data : NULL;
+  const int in_h = DIM(in, 1), in_w = DIM(in, 2), ch = DIM(in, 3), oh = DIM(out, 1), ow = DIM(out, 2);
+  const int rows = DW3_ROW_BYTES / 2;
+  const int32_t input_offset = -in->zero_point, lo = op->act_min, hi = op->act_max, zp = out->zero_point;
+  int fold = 1;
+  for (int c = 0; c < ch; ++c) fold &= zp_foldable(-op->shifts[c], zp);
+  const int32_t zp_after = fold ? 0 : zp;
+  memset(plane, 0, dw1_plane_bytes(in)); /* the border stays 0: padding adds 0 */
+  for (int batch = 0; batch < DIM(in, 0); ++batch) {
+    const int8_t *input = (const int8_t *)in->data + (size_t)batch * in_h * in_w * ch;
+    int8_t *output = (int8_t *)out->data + (size_t)batch * oh * ow * ch;
+    for (int c = 0; c < ch; ++c) {
+      for (int y = 0; y < in_h; ++y) {
+        int16_t *row = plane + (y + op->pad_h) * rows + op->pad_w;
+        const int8_t *x = input + (size_t)y * in_w * ch + c;
+        for (int i = 0; i < in_w; ++i, x += ch) row[i] = (int16_t)(*x + input_offset);
+      }
+      int32_t cst[DW3_WORDS];
+      channel_t cc;
+      dw3_constants(cst, &cc, op, bias, c, fold, zp, filter + c, 3 * ch, ch, ch);
+      dw3_channel(plane, output + c, oh, ow, ow * ch, cst, &cc, zp_after, lo, hi, op->stride_w);
+    }
+  }
+}
+
+/* DEPTHWISE_CONV_2D over one input channel: 3x3 stride 1 on an int16 plane (depthwise_1ch_plane) when the
+ * assembly applies, else the packed convolution (conv.c); more channels: 3x3 planes of four channels,
+ * four channels per word (depthwise_4ch), or a per-pixel loop that keeps all channel sums in the scratch. */
+static int dw1_plane_applies(const interp_t *it, const op_t *op) {
+  const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *out = op_out(it, op);
+  int fold = 1;
+  for (int c = 0; c < DIM(out, 3); ++c) fold &= zp_foldable(-op->shifts[c], out->zero_point);
+  return fold && dw1_fits(op, in, f, out) && dw1_plane_bytes(in) <= DW3_PLANE_CAP;
+}
+
+/* Four-channel planes: they must fit DW3_PLANE_CAP (checked the same way in Prepare and Eval). */
+static int dw3_planes_apply(const interp_t *it, const op_t *op) {
+  const tensor_t *in = op_in(it, op, 0);
+  return dw3_fits(op, in, op_in(it, op, 1), op_out(it, op)) && dw3_plane_bytes(in) <= DW3_PLANE_CAP;
+}
+
 int opt_prepare_depthwise(interp_t *it, op_t *op) {
   int s = prepare_depthwise(it, op);
   if (s != KWS_OK) return s;
   const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1);
-  const uint32_t tap_pairs = (uint32_t)(DIM(f, 1) * DIM(f, 2) + 1) / 2;
-  if (op->packed_weights && (DIM(in, 3) != 1 || op->packed_bytes != (uint32_t)DIM(f, 3) * tap_pairs * 4u))
+  const int taps = DIM(f, 1) * DIM(f, 2), out_c = DIM(f, 3);
+  if (op->packed_weights && (DIM(in, 3) != 1 || op->packed_bytes != opt_conv_packed_bytes(out_c, taps)))
     return KWS_ERR_BAD_MODEL; /* build-time weights that do not match the model */
-  /* one input channel: the channel constants and one pixel's int16 taps; else a sum and k's high word
-   * each (which needs r >= 2; see requant_k_hi). scratch_bytes 0: the reference loops */
+  /* one input channel: the plane, or the packed convolution's column buffer and channel constants; else a
+   * sum and k's high word each (which needs r >= 2; see requant_k_hi). scratch_bytes 0: the reference loops */
   if (DIM(in, 3) == 1 && op->packed_weights) {
-    if (all_right_shifts(op, DIM(f, 3), 1))
-      op->scratch_bytes = (uint32_t)sizeof(channel_t) * (uint32_t)DIM(f, 3) + 4u * tap_pairs;
-  } else if (all_right_shifts(op, DIM(f, 3), 2)) {
-    op->scratch_bytes = 8u * (uint32_t)DIM(f, 3);
-    if (dw3_fits(op, in, f, op_out(it, op)) && dw3_plane_bytes(in) <= DW3_PLANE_CAP)
-      op->scratch_bytes = dw3_plane_bytes(in);
+    if (all_right_shifts(op, out_c, 1))
+      op->scratch_bytes = dw1_plane_applies(it, op) ? dw1_plane_bytes(in) : opt_conv_scratch_bytes(out_c, taps, 1);
+  } else if (all_right_shifts(op, out_c, 2)) {
+    op->scratch_bytes = 8u * (uint32_t)out_c;
+    if (dw3_planes_apply(it, op)) op->scratch_bytes = dw3_plane_bytes(in);
+    else if (dw3_single_fits(op, in, f, op_out(it, op))) op->scratch_bytes = dw1_plane_bytes(in);
   }
   return s;
 }
@@ -470,11 +572,13 @@ void opt_depthwise(const interp_t *it, const op_t *op) {
   const int out_h = DIM(out, 1), out_w = DIM(out, 2), out_c = DIM(out, 3), dm = op->depth_multiplier;
   const int32_t input_offset = -in->zero_point, zp = out->zero_point;
   int32_t *acc = (int32_t *)(void *)op->scratch;
-  if (in_c == 1 && op->packed_weights) { depthwise_1ch(it, op, op->scratch); return; }
-  if (dw3_fits(op, in, f, out) && op->scratch_bytes == dw3_plane_bytes(in)) {
-    depthwise_3x3_planes(it, op, (int16_t *)(void *)op->scratch);
+  if (in_c == 1 && op->packed_weights) {
+    if (dw1_plane_applies(it, op)) depthwise_1ch_plane(it, op, (int16_t *)(void *)op->scratch);
+    else opt_conv_packed(it, op, 1, f_h, f_w);
     return;
   }
+  if (dw3_planes_apply(it, op)) { depthwise_3x3_planes(it, op, (int16_t *)(void *)op->scratch); return; }
+  if (dw3_single_fits(op, in, f, out)) { depthwise_3x3_single(it, op, (int16_t *)(void *)op->scratch); return; }
   int32_t *k_hi = acc + out_c; /* zp folded into k unless a nearly dead channel forbids it (zp_foldable) */
   int fold = 1;
   for (int oc = 0; oc < out_c; ++oc) fold &= zp_foldable(-op->shifts[oc], zp);

@@ -33,7 +33,7 @@
  * w + 3 stride. Per quad: 4 weight words, 8 SXTB16, 8 SMLAD, 1 LDRD of input: 16 MACs in 21 instructions,
  * plus 2 for the loop every two quads. */
 __attribute__((noinline)) static void dot_4rows(const int8_t *w, int32_t stride, const int16_t *x, int quads, int32_t *s) {
-#if KWS_DSP
+#if KWS_ASM
   const int8_t *w2 = w + 2 * stride;
   int32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
   quads /= 2;

@@ -4,7 +4,7 @@
 #include "simd.h"
 
 static inline uint32_t max4(uint32_t a, uint32_t b) {
-#if KWS_DSP
+#if KWS_ASM
   uint32_t r;
   __asm("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
   return r;

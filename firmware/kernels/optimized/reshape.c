@@ -17,7 +17,7 @@ void opt_reshape(const interp_t *it, const op_t *op) {
   /* each block reads all four words before writing any, so a block never overwrites input still to come */
   if (d0 < s0 || d0 >= s0 + n) {
     const uint32_t *end = s + 4 * blocks;
-#if KWS_DSP
+#if KWS_ASM
     uint32_t a, b, c, e;
     if (blocks)
       __asm volatile("1:\n\t"

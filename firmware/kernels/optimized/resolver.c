@@ -1,6 +1,9 @@
 /* The optimised op resolver: same Prepare functions, faster Eval for the layers that do the work
- * (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, both poolings, reshape, softmax); the rest: the reference. */
+ * (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, both poolings, reshape, softmax, pad); the rest: the
+ * reference. */
 #include "../kernels.h"
+
+void opt_pad(const interp_t *it, const op_t *op); /* pad.c */
 
 static const kernel_t kernels[] = {
     {OP_CONV_2D, "CONV_2D", opt_prepare_conv, opt_conv},
@@ -12,8 +15,8 @@ static const kernel_t kernels[] = {
     {OP_SOFTMAX, "SOFTMAX", prepare_softmax, opt_softmax},
     {OP_ADD, "ADD", prepare_add, ref_add},
     {OP_MEAN, "MEAN", prepare_mean, ref_mean},
-    {OP_PAD, "PAD", prepare_pad, ref_pad},
-    {OP_PADV2, "PADV2", prepare_pad, ref_pad},
+    {OP_PAD, "PAD", prepare_pad, opt_pad},
+    {OP_PADV2, "PADV2", prepare_pad, opt_pad},
     {OP_QUANTIZE, "QUANTIZE", prepare_quantize, ref_quantize},
     {OP_TRANSPOSE, "TRANSPOSE", prepare_transpose, ref_transpose},
 };

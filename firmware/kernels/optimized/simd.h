@@ -26,6 +26,8 @@ static inline uint32_t sxtab16_ror8(uint32_t offset2, uint32_t x) {
 }
 static inline int32_t smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+static inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) { return __smlabt(a, b, acc); }
+static inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) { return __smlatb(a, b, acc); }
 #else
 #define KWS_DSP 0
 static inline int32_t smlad(uint32_t a, uint32_t b, int32_t acc) {
@@ -46,12 +48,25 @@ static inline uint32_t sxtab16_ror8(uint32_t offset2, uint32_t x) { return sadd1
 static inline int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) {
   return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16)));
 }
+static inline int32_t smlabt(uint32_t a, uint32_t b, int32_t acc) {
+  return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(a & 0xffff) * (int16_t)(b >> 16)));
+}
+static inline int32_t smlatb(uint32_t a, uint32_t b, int32_t acc) { return smlabt(b, a, acc); }
 static inline uint32_t sadd16(uint32_t a, uint32_t b) {
   return (uint32_t)(uint16_t)((a & 0xffff) + (b & 0xffff)) | ((uint32_t)(uint16_t)((a >> 16) + (b >> 16)) << 16);
 }
 #endif
 
+/* The inline-assembly loops need the optimiser: at -O0 GCC keeps r7 as the frame pointer and cannot find
+ * registers for their operands. A debug build (-O0) therefore runs the C twins, same arithmetic. */
+#if KWS_DSP && defined(__OPTIMIZE__)
+#define KWS_ASM 1
+#else
+#define KWS_ASM 0
+#endif
+
 static inline uint32_t load32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline void store32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 
 /* Requantise acc to the output: bit-identical to multiply_by_quantized_multiplier() + zero point when
  * the shift is a right shift r >= 1 and M > 2^30 (optimised kernels check both in Prepare; see

@@ -1,6 +1,7 @@
 /* CONV_2D, int8 with per-channel weights: TFLite's reference_integer_ops::ConvPerChannel as plain loops.
  * acc = bias + sum (input - input_zp) * weight; out = requantise(acc) + output_zp, clamped. */
 #include "../kernels.h"
+#include "../faults.h"
 
 void ref_conv(const interp_t *it, const op_t *op) {
   const tensor_t *in = op_in(it, op, 0), *f = op_in(it, op, 1), *b = op_in(it, op, 2), *out = op_out(it, op);
@@ -29,6 +30,9 @@ void ref_conv(const interp_t *it, const op_t *op) {
             }
           }
           if (bias) acc = wrap_add32(acc, bias[oc]);
+#ifdef FAULT_CONV_BIAS
+          if (oc == 0) acc = wrap_add32(acc, fault_conv_bias(op)); /* test builds only: kernels/faults.h */
+#endif
           acc = multiply_by_quantized_multiplier(acc, op->multipliers[oc], op->shifts[oc]) + output_offset;
           output[((batch * out_h + oy) * out_w + ox) * out_c + oc] = (int8_t)clamp_i32(acc, op->act_min, op->act_max);
         }
