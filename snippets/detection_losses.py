@@ -1,8 +1,9 @@
-"""Losses and label assignment of a YOLOv6-style anchor-free detector: VariFocal, GIoU, SIoU, simple TAL.
+"""Losses and label assignment of a YOLOv6-style anchor-free detector: VariFocal, GIoU, SIoU, DFL, simple TAL.
 
 Taught in: lessons/21_tiny_detector.ipynb. Needs: torch.
 Boxes are (x1, y1, x2, y2) in pixels. `task_aligned_assign` picks, for every ground-truth box, the top-k
-anchor points inside it by score**alpha * IoU**beta; `DetectionLoss` combines it with VFL + GIoU (or SIoU).
+anchor points inside it by score**alpha * IoU**beta; `DetectionLoss` combines it with VFL + GIoU (or SIoU),
+plus the distribution focal loss when the net predicts each box side as a distribution (DFL).
 """
 
 import math
@@ -89,6 +90,24 @@ def siou_loss(pred, target, reduction="mean"):
     return _reduce(1 - iou + (distance_cost + shape_cost) / 2, reduction)
 
 
+def distribution_focal_loss(logits, target, reduction="mean"):
+    """DFL (Li et al. 2020, Generalized Focal Loss): logits (..., R+1) over bins 0..R, target (...) in [0, R].
+
+    Cross-entropy towards the two bins around the target, weighted by nearness: the softmax expectation of
+    that two-bin target is exactly the target, so the loss pulls the decoded distance onto it.
+    """
+    if logits.shape[:-1] != target.shape:
+        raise ValueError(f"logits (..., R+1) {tuple(logits.shape)} and target {tuple(target.shape)} disagree")
+    reg_max = logits.shape[-1] - 1
+    target = target.clamp(0, reg_max - 0.01)  # the right bin must exist
+    left = target.long()
+    w_right = target - left
+    log_p = logits.log_softmax(-1)
+    nll_left = -log_p.gather(-1, left[..., None])[..., 0]
+    nll_right = -log_p.gather(-1, (left + 1)[..., None])[..., 0]
+    return _reduce(nll_left * (1 - w_right) + nll_right * w_right, reduction)
+
+
 def pairwise_iou(boxes1, boxes2):
     """IoU of every box in boxes1 (..., N, 4) with every box in boxes2 (..., M, 4): (..., N, M)."""
     a, b = boxes1[..., :, None, :], boxes2[..., None, :, :]
@@ -134,19 +153,23 @@ def task_aligned_assign(
 
 
 class DetectionLoss:
-    """VariFocal classification loss + box loss (GIoU or SIoU) on TAL-assigned anchors.
+    """VariFocal classification loss + box loss (GIoU or SIoU) on TAL-assigned anchors (+ DFL).
 
     Called as loss_fn(cls_logits (B, A, C), pred_boxes (B, A, 4), anchors (A, 2), gt_boxes, gt_labels,
-    gt_mask).
+    gt_mask), and with bin_logits (B, A, 4, R+1) and anchor strides (A,) added when the net predicts
+    distributions: then dfl_weight * DFL on the positives' distances (in strides) is added.
     """
 
-    def __init__(self, box_loss="giou", box_weight=2.5, topk=9, alpha=1.0, beta=6.0):
+    def __init__(self, box_loss="giou", box_weight=2.5, topk=9, alpha=1.0, beta=6.0, dfl_weight=0.5):
         if box_loss not in ("giou", "siou"):
             raise ValueError(f"box_loss must be 'giou' or 'siou', got {box_loss!r}")
         self.box_fn = giou_loss if box_loss == "giou" else siou_loss
         self.box_weight, self.topk, self.alpha, self.beta = box_weight, topk, alpha, beta
+        self.dfl_weight = dfl_weight
 
-    def __call__(self, cls_logits, pred_boxes, anchors, gt_boxes, gt_labels, gt_mask):
+    def __call__(
+        self, cls_logits, pred_boxes, anchors, gt_boxes, gt_labels, gt_mask, bin_logits=None, strides=None
+    ):
         _, target_boxes, target_scores, fg_mask = task_aligned_assign(
             cls_logits.sigmoid().detach(), pred_boxes.detach(), anchors, gt_boxes, gt_labels, gt_mask,
             self.topk, self.alpha, self.beta,
@@ -154,4 +177,16 @@ class DetectionLoss:
         num_pos = max(fg_mask.sum().item(), 1)
         cls_loss = varifocal_loss(cls_logits, target_scores) / max(target_scores.sum().item(), 1.0)
         box_loss = self.box_fn(pred_boxes[fg_mask], target_boxes[fg_mask], reduction="sum") / num_pos
-        return cls_loss + self.box_weight * box_loss
+        loss = cls_loss + self.box_weight * box_loss
+        if bin_logits is not None:
+            if strides is None:
+                raise ValueError("DFL needs each anchor's stride with the bin logits")
+            # Target distances (left, top, right, bottom) from each positive anchor, in units of its stride.
+            tb, point = target_boxes[fg_mask], anchors.expand_as(pred_boxes[..., :2])[fg_mask]
+            dist = (
+                torch.cat([point - tb[:, :2], tb[:, 2:] - point], 1)
+                / strides.expand(fg_mask.shape)[fg_mask, None]
+            )
+            dfl = distribution_focal_loss(bin_logits[fg_mask], dist, reduction="sum") / (4 * num_pos)
+            loss = loss + self.dfl_weight * dfl
+        return loss

@@ -111,6 +111,7 @@ def max_abs_diff(a: dict, b: dict) -> float:
 
 
 def _self_check():
+    torch.manual_seed(0)  # a self-check must not depend on the caller's random state
     X, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
     state = train_single(X, y, local_batch=8, num_epochs=1)
     assert state["3.weight"].shape == (3, 32)  # Flatten, Linear, ReLU, Linear

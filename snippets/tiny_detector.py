@@ -5,6 +5,9 @@ Taught in: lessons/21_tiny_detector.ipynb (also used by lessons 22 and 23). Need
 is an EfficientRep-like backbone + small Rep-PAN neck + efficient decoupled head, built from any
 `block(in_channels, out_channels, stride)` (pass a RepVGG block to get the YOLOv6 design); `fit` trains it
 with any loss `loss_fn(cls_logits, boxes, anchors, gt_boxes, gt_labels, gt_mask)`; `predict` decodes + NMS.
+With `reg_max=R` the head predicts each box side as a distribution over R + 1 bins (DFL, as YOLOv6-M/L) and
+decodes it by its expectation; in training mode the net then also returns the bin logits and each anchor's
+stride, which `fit` passes on to the loss.
 """
 
 from pathlib import Path
@@ -93,24 +96,34 @@ class ConvBNAct(nn.Module):
 
 
 class DecoupledHead(nn.Module):
-    """Efficient decoupled head for one level: a shared 1x1 stem, then one 3x3 conv per task."""
+    """Efficient decoupled head for one level: a shared 1x1 stem, then one 3x3 conv per task.
 
-    def __init__(self, block, channels, num_classes, stride):
+    reg_max=0: each side distance is softplus(one value) * stride. reg_max=R > 0 (DFL): R + 1 logits per
+    side, distance = expectation of softmax over the bins 0..R, times stride.
+    """
+
+    def __init__(self, block, channels, num_classes, stride, reg_max=0):
         super().__init__()
-        self.stride = stride
+        self.stride, self.reg_max = stride, reg_max
         self.stem = ConvBNAct(channels, channels)
         self.cls_conv, self.reg_conv = block(channels, channels, 1), block(channels, channels, 1)
         self.cls_pred = nn.Conv2d(channels, num_classes, 1)
-        self.reg_pred = nn.Conv2d(channels, 4, 1)
+        self.reg_pred = nn.Conv2d(channels, 4 * (reg_max + 1), 1)
         nn.init.constant_(self.cls_pred.bias, -4.6)  # prior probability 0.01: few false positives at start
         nn.init.zeros_(self.reg_pred.weight)
-        nn.init.constant_(self.reg_pred.bias, 1.0)  # softplus(1) * stride: boxes ~2.6 strides wide
+        # softplus(1) * stride: boxes ~2.6 strides wide; DFL: uniform bins, each side reg_max / 2 strides.
+        nn.init.constant_(self.reg_pred.bias, 0.0 if reg_max else 1.0)
+        self.register_buffer("bins", torch.arange(reg_max + 1, dtype=torch.float32), persistent=False)
 
     def forward(self, x):
+        """Class logits (B, H*W, C), side distances (B, H*W, 4) in pixels, bin logits (B, H*W, 4, R+1)."""
         x = self.stem(x)
         cls = self.cls_pred(self.cls_conv(x)).flatten(2).transpose(1, 2)  # (B, H*W, C)
-        dist = F.softplus(self.reg_pred(self.reg_conv(x))).flatten(2).transpose(1, 2) * self.stride
-        return cls, dist  # distances (left, top, right, bottom) from each anchor point, in pixels
+        reg = self.reg_pred(self.reg_conv(x))  # (B, 4 * (R + 1), H, W)
+        if not self.reg_max:  # distances (left, top, right, bottom) from each anchor point, in pixels
+            return cls, F.softplus(reg).flatten(2).transpose(1, 2) * self.stride, None
+        logits = reg.flatten(2).transpose(1, 2).unflatten(-1, (4, self.reg_max + 1))  # (B, H*W, 4, R + 1)
+        return cls, (logits.softmax(-1) @ self.bins) * self.stride, logits  # expectation over the bins
 
 
 def anchor_points(size: int = IMAGE_SIZE, strides=STRIDES) -> torch.Tensor:
@@ -124,9 +137,12 @@ def anchor_points(size: int = IMAGE_SIZE, strides=STRIDES) -> torch.Tensor:
 
 
 class TinyDetector(nn.Module):
-    """Backbone (strides 2..16) -> Rep-PAN neck (P3, P4) -> decoupled heads; returns (cls_logits, xyxy)."""
+    """Backbone (strides 2..16) -> Rep-PAN neck (P3, P4) -> decoupled heads; returns (cls_logits, xyxy).
 
-    def __init__(self, block, num_classes=3, widths=(8, 16, 24, 32), size=IMAGE_SIZE):
+    With reg_max > 0 in training mode it returns (cls_logits, xyxy, bin_logits (B, A, 4, R+1), strides (A,)).
+    """
+
+    def __init__(self, block, num_classes=3, widths=(8, 16, 24, 32), size=IMAGE_SIZE, reg_max=0):
         super().__init__()
         c1, c2, c3, c4 = widths
         self.backbone = nn.ModuleList([
@@ -140,10 +156,16 @@ class TinyDetector(nn.Module):
         self.top_down = block(c2 + c3, c2, 1)
         self.down = block(c2, c2, 2)
         self.bottom_up = block(c2 + c2, c3, 1)
+        self.reg_max = reg_max
         self.heads = nn.ModuleList(
-            [DecoupledHead(block, c2, num_classes, 8), DecoupledHead(block, c3, num_classes, 16)]
+            [
+                DecoupledHead(block, c2, num_classes, 8, reg_max),
+                DecoupledHead(block, c3, num_classes, 16, reg_max),
+            ]
         )
         self.register_buffer("anchors", anchor_points(size), persistent=False)
+        strides = [torch.full(((size // s) ** 2,), float(s)) for s in STRIDES]
+        self.register_buffer("anchor_strides", torch.cat(strides), persistent=False)
 
     def forward(self, x):
         feats = []
@@ -158,6 +180,8 @@ class TinyDetector(nn.Module):
         cls = torch.cat([o[0] for o in outs], 1)
         dist = torch.cat([o[1] for o in outs], 1)
         boxes = torch.cat([self.anchors - dist[..., :2], self.anchors + dist[..., 2:]], -1)
+        if self.reg_max and self.training:  # the DFL loss needs the bins and each anchor's stride
+            return cls, boxes, torch.cat([o[2] for o in outs], 1), self.anchor_strides
         return cls, boxes
 
 
@@ -197,8 +221,8 @@ def fit(net, X, gt_boxes, gt_labels, gt_mask, loss_fn, num_epochs=NUM_EPOCHS, lr
             xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
             boxes[flip] = torch.stack([size - boxes[flip][..., 2], boxes[flip][..., 1],
                                        size - boxes[flip][..., 0], boxes[flip][..., 3]], -1)  # fmt: skip
-            cls, pred = net(xb)
-            loss = loss_fn(cls, pred, net.anchors, boxes, gt_labels[idx], gt_mask[idx])
+            cls, pred, *dfl = net(xb)  # dfl: (bin logits, anchor strides) from a net with reg_max > 0
+            loss = loss_fn(cls, pred, net.anchors, boxes, gt_labels[idx], gt_mask[idx], *dfl)
             if teacher is not None:
                 with torch.no_grad():
                     teacher(xb)

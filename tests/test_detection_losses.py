@@ -7,7 +7,14 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import box_iou, generalized_box_iou_loss, sigmoid_focal_loss
 
-from snippets.detection_losses import DetectionLoss, giou_loss, siou_loss, task_aligned_assign, varifocal_loss
+from snippets.detection_losses import (
+    DetectionLoss,
+    distribution_focal_loss,
+    giou_loss,
+    siou_loss,
+    task_aligned_assign,
+    varifocal_loss,
+)
 
 
 def random_boxes(n, seed):
@@ -84,3 +91,34 @@ def test_task_aligned_assign_hand_case():
     # Soft targets: the best anchor gets the object's best IoU (1.0 here), only in the object's class column.
     assert target_scores[0, fg[0], 1].max().item() == pytest.approx(1.0, abs=1e-5)
     assert target_scores[0, :, 0].abs().sum() == 0 and target_scores[0, ~fg[0]].abs().sum() == 0
+
+
+def test_distribution_focal_loss_is_cross_entropy_with_a_two_bin_target():
+    g = torch.Generator().manual_seed(5)
+    logits, target = torch.randn(400, 9, generator=g), torch.rand(400, generator=g) * 7.99
+    left = target.floor().long()
+    two_bin = (
+        F.one_hot(left, 9) * (left + 1 - target)[:, None] + F.one_hot(left + 1, 9) * (target - left)[:, None]
+    )
+    assert torch.allclose(two_bin @ torch.arange(9.0), target, atol=1e-5)  # its expectation is the target
+    expected = F.cross_entropy(logits, two_bin, reduction="none")  # torch's soft-target cross-entropy
+    torch.testing.assert_close(distribution_focal_loss(logits, target, "none"), expected)
+    print(f"DFL vs F.cross_entropy with soft targets: {len(target)} targets in [0, 8), 9 bins")
+    with pytest.raises(ValueError, match="disagree"):
+        distribution_focal_loss(logits, target[:10])
+
+
+def test_detection_loss_adds_dfl_only_with_bin_logits():
+    g = torch.Generator().manual_seed(6)
+    anchors = torch.tensor([[4.0, 4.0], [12.0, 4.0]])
+    gt, labels, mask = torch.tensor([[[0.0, 0, 16, 8]]]), torch.tensor([[0]]), torch.tensor([[True]])
+    cls, boxes = torch.randn(1, 2, 1, generator=g), gt.expand(1, 2, 4).clone()
+    bins = torch.randn(1, 2, 4, 5, generator=g)
+    plain = DetectionLoss(dfl_weight=1.0)(cls, boxes, anchors, gt, labels, mask)
+    with_dfl = DetectionLoss(dfl_weight=1.0)(
+        cls, boxes, anchors, gt, labels, mask, bins, torch.tensor([8.0, 8.0])
+    )
+    # Both anchors are positive; their target sides in strides: anchor (4, 4) -> (0.5, 0.5, 1.5, 0.5) etc.
+    dist = torch.tensor([[0.5, 0.5, 1.5, 0.5], [1.5, 0.5, 0.5, 0.5]])
+    expected_dfl = distribution_focal_loss(bins[0], dist, "sum") / 8
+    torch.testing.assert_close(with_dfl - plain, expected_dfl)

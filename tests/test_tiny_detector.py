@@ -3,11 +3,13 @@
 import torch
 import torchvision
 
+from snippets.detection_losses import DetectionLoss
 from snippets.tiny_detector import (
     IMAGE_SIZE,
     ConvBNAct,
     TinyDetector,
     anchor_points,
+    fit,
     make_shapes,
     postprocess,
 )
@@ -62,3 +64,33 @@ def test_postprocess_matches_torchvision_nms_per_class():
         expected = torchvision.ops.nms(boxes[0][keep], scores[0, keep, c], 0.5)
         got = out_scores[out_labels == c]
         torch.testing.assert_close(got.sort(descending=True).values, scores[0, keep, c][expected])
+
+
+def test_dfl_head_decodes_the_expectation_of_its_bins_and_trains():
+    torch.manual_seed(0)
+    net = TinyDetector(lambda i, o, s: ConvBNAct(i, o, 3, s), reg_max=4)
+    bins = {}
+    for head in net.heads:  # catch each level's raw bin logits (B, 4 * 5, H, W)
+        head.reg_pred.register_forward_hook(lambda m, i, out, h=head: bins.__setitem__(h.stride, out))
+    torch.nn.init.normal_(net.heads[0].reg_pred.weight, std=0.5)  # zero-initialised: uniform bins
+    X = torch.rand(2, 3, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.no_grad():
+        _, boxes = net.eval()(X)
+    # Reference: softmax over each side's 5 bins, expectation, times the stride, around the anchor points.
+    expected = []
+    for stride in (8, 16):
+        p = bins[stride].flatten(2).transpose(1, 2).reshape(2, -1, 4, 5).softmax(-1)
+        expected.append((p * torch.arange(5.0)).sum(-1) * stride)
+    dist = torch.cat(expected, 1)
+    anchors = anchor_points()
+    torch.testing.assert_close(boxes, torch.cat([anchors - dist[..., :2], anchors + dist[..., 2:]], -1))
+    outs = net.train()(X)
+    assert len(outs) == 4 and outs[2].shape == (2, len(anchors), 4, 5) and outs[3].tolist()[63:65] == [8, 16]
+    Xs, gt_boxes, gt_labels, gt_mask = make_shapes(64, seed=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: a second thread only waits (and stalls badly on a busy machine)
+    try:
+        history = fit(net, Xs, gt_boxes, gt_labels, gt_mask, DetectionLoss(), num_epochs=3, batch_size=32)
+    finally:
+        torch.set_num_threads(threads)
+    assert history[-1] < history[0], history
