@@ -18,7 +18,9 @@ from tests.docsite.build import ROOT, built_site, serve
 ARTIFACTS = ROOT / "build" / "site-screenshots"
 WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
-RECIPES = sorted(p for p in (ROOT / "cookbook" / "recipes").glob("*.md") if p.name != "index.md")
+RECIPES = sorted(  # English recipes (x.zh.md is the Chinese edition's, tested by tests/test_i18n.py)
+    p for p in (ROOT / "cookbook" / "recipes").glob("*.md") if p.name != "index.md" and ".zh." not in p.name
+)
 DYNAMIC_BATCH = [p for p in RECIPES if "dynamic-batch" in p.stem]
 
 
@@ -280,15 +282,16 @@ def test_dark_mode_toggles_and_reaches_notebook_cells(reader):
     reader.assert_clean()
 
 
-def search_results(reader, query: str) -> tuple[str, set[str]]:
-    reader.open()
+def search_results(reader, query: str, start: str = "") -> tuple[str, set[str]]:
+    reader.open(start)
     page = reader.page
     search = page.locator("input.md-search__input")
     search.click()
     search.press_sequentially(query, delay=20)
+    search.press("End")  # a key event: characters off the keyboard (Chinese) are inserted without one
     meta = page.locator(".md-search-result__meta")
     page.wait_for_function(
-        "q => document.querySelector('.md-search-result__meta')?.textContent.match(/\\d+ matching/)",
+        "q => document.querySelector('.md-search-result__meta')?.textContent.match(/\\d+ (matching|个)/)",
         arg=query,
     )
     links = page.locator(".md-search-result__item > a.md-search-result__link")
@@ -313,4 +316,46 @@ def test_search_finds_the_same_pages_for_both_spellings(reader):
     shared = british[1] & american[1]
     assert len(shared) >= 0.7 * min(len(british[1]), len(american[1])), (british, american)
     print(f"quantisation / quantization: {british[0]}; {len(shared)} of the pages listed first are shared")
+    reader.assert_clean()
+
+
+# ----------------------------------------------------------------------------- the Chinese edition (issue 17)
+TENSOR_ARENA = [p for p in RECIPES if p.stem == "size-the-tensor-arena"]
+
+
+@pytest.mark.skipif(not TENSOR_ARENA, reason="needs recipes/size-the-tensor-arena.md")
+def test_chinese_lesson_and_recipe_pages_read_well(sized_reader):
+    reader = sized_reader
+    nb = next((n for n in LESSONS if n.name.startswith("30_")), LESSONS[0])
+    for path, name in ((f"zh/lessons/{nb.stem}/", "lesson"), ("zh/recipes/size-the-tensor-arena/", "recipe")):
+        reader.open(path)
+        page = reader.page
+        assert page.locator("html").get_attribute("lang") == "zh"
+        assert page.locator("article h1").first.is_visible()
+        assert reader.overflow() == 0, f"{path} scrolls sideways at {reader.width_name} width"
+        reader.screenshot(f"zh-{name}-{reader.width_name}.png")
+    reader.assert_clean()
+
+
+@pytest.mark.skipif(len(DYNAMIC_BATCH) != 1, reason="needs exactly one recipes/*dynamic-batch*.md")
+def test_language_switcher_leads_to_the_same_page_both_ways(reader):
+    stem = DYNAMIC_BATCH[0].stem
+    reader.open(f"recipes/{stem}/")
+    page = reader.page
+    for lang, url in (("zh", f"zh/recipes/{stem}/"), ("en", f"recipes/{stem}/")):
+        page.locator(".md-select > button.md-header__button").hover()
+        page.locator(f'a.md-select__link[hreflang="{lang}"]').click()
+        page.wait_for_url(reader.base_url + url)
+        assert page.locator("html").get_attribute("lang") == lang
+    reader.assert_clean()
+
+
+@pytest.mark.skipif(not TENSOR_ARENA, reason="needs recipes/size-the-tensor-arena.md")
+def test_chinese_search_finds_chinese_pages(reader):
+    """Typed in Chinese on a Chinese page: jieba cut the index into words, so a whole term is found."""
+    meta, pages = search_results(reader, "张量内存池", start="zh/")
+    assert any(p.endswith("zh/recipes/size-the-tensor-arena/") for p in pages), (meta, pages)
+    meta, pages = search_results(reader, "量化", start="zh/")
+    assert sum("/zh/" in p for p in pages) >= 5, (meta, pages)
+    print(f"量化: {meta}; {sum('/zh/' in p for p in pages)} Chinese pages listed first")
     reader.assert_clean()

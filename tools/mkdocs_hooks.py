@@ -3,7 +3,7 @@
 - publishes lessons/*.ipynb (outside docs_dir) and builds the whole navigation from the files that exist:
   a new lesson, recipe, page or snippet module appears without editing mkdocs.yml;
 - fills in the markers {{ tested_with }}, {{ lesson_table }}, {{ recipe_table }}, {{ snippet_reference }},
-  {{ readme_commands }}, {{ path_picture }} (tools/docsite/path_picture.py);
+  {{ readme_commands }}, {{ path_picture }} (tools/docsite/path_picture.py), {{ glossary_terms }};
 - expands `--8<-- "snippets/x.py:name"` to that function's source; captions every recipe code block;
   closes every recipe with what its example printed in the tests, its lesson link, the versions it was
   tested with and its last commit;
@@ -12,7 +12,9 @@
   pragmas, outputs kept out of search, figures with alt text that zoom;
 - keeps the site offline (no CDN scripts; LaTeX becomes MathML at build time) and free of this machine's
   paths (tools/nb.py's strip_paths over every page, the search index and the notebook downloads);
-- makes search treat British and American spellings alike (search_spelling.py).
+- makes search treat British and American spellings alike (search_spelling.py);
+- builds the Chinese edition under zh/ in the same build (i18n_site.py, issue 17): the functions below
+  write Chinese words and zh/ links on zh/ pages.
 
 A recipe (cookbook/recipes/<name>.md) starts with front matter and an H1, then shows the problem, a usage
 example that tests/test_site.py runs (every ```python block without --8<--), and the tested code:
@@ -46,7 +48,7 @@ if str(ROOT) not in sys.path:  # `mkdocs` run as a script: make tools/ and snipp
     sys.path.insert(0, str(ROOT))
 
 from snippets.environment import package_version, tested_with  # noqa: E402
-from tools.docsite import error_cells, notebook_page, provenance  # noqa: E402
+from tools.docsite import error_cells, i18n_site, notebook_page, provenance  # noqa: E402
 from tools.docsite.path_picture import path_picture  # noqa: E402
 from tools.docsite.recipe_page import (  # noqa: E402
     after_last_example,
@@ -111,6 +113,15 @@ def lesson_title(path: Path) -> str:
         if line.startswith("# "):
             return plain_title(line[2:])
     return path.stem
+
+
+def page_lesson_title(page, path: Path) -> str:
+    """The lesson's title in the language of `page` (the Chinese notebook's first heading on zh/ pages)."""
+    if page is not None and i18n_site.is_zh(page):
+        title = i18n_site.chinese_lesson_title(path)
+        if title:
+            return title
+    return lesson_title(path)
 
 
 def lesson_part(path: Path) -> str:
@@ -180,12 +191,34 @@ def snippet_reference(page) -> str:
 # ----------------------------------------------------------------------------- navigation
 @event_priority(50)  # before mkdocs-jupyter's on_files, which turns lessons/*.ipynb into pages
 def on_files(files, config):
+    files = i18n_site.without_translation_sources(files)  # x.zh.md becomes zh/x.md, not a page of its own
     for nb in lesson_files():
         files.append(File(f"lessons/{nb.name}", str(ROOT), config["site_dir"], config["use_directory_urls"]))
     for path in snippet_modules():
         files.append(File.generated(config, f"reference/snippets/{path.stem}.md", content=snippet_page(path)))
     config["nav"] = build_nav(files)
-    return files
+    return i18n_site.add_chinese_files(files, config)  # after the English nav: it must not list zh/ pages
+
+
+def on_config(config):
+    i18n_site.load_search_words()
+    # truthy but not iterable: material shows the language menu (overrides/partials/alternate.html, filled
+    # per page by on_page_context) without its site-wide <link rel="alternate"> and sitemap look-ups
+    config.extra["alternate"] = True
+    return config
+
+
+_chinese = {"nav": None, "files": None}
+
+
+def on_nav(nav, config, files):
+    _chinese["nav"] = i18n_site.chinese_navigation(config["nav"], files, config)
+    _chinese["files"] = files
+    return nav
+
+
+def on_page_context(context, page, config, nav):
+    return i18n_site.page_context(context, page, config, _chinese["files"], _chinese["nav"])
 
 
 def build_nav(files) -> list:
@@ -247,16 +280,21 @@ def lesson_table(page) -> str:
     """Every lesson with what it teaches (its first "What you will learn" point) and its measured time."""
     rows = []
     for nb in lesson_files():
-        link = f"[{lesson_title(nb)}]({relative(page, 'lessons/' + nb.name)})"
-        learn = provenance.learn_line(first_markdown(nb)).replace("|", "\\|")
+        link = f"[{page_lesson_title(page, nb)}]({relative(page, 'lessons/' + nb.name)})"
+        learn = i18n_site.learn_line(page, nb) or provenance.learn_line(first_markdown(nb))
+        learn = learn.replace("|", "\\|")
         seconds = provenance.lesson_times().get(nb.name, (None, ""))[0]
         time = f"{max(1, round(seconds))} s" if seconds is not None else ""
         rows.append(f"| {link} | {learn} | {time} |")
-    return "| lesson | you will learn | time |\n|---|---|---|\n" + "\n".join(rows)
+    head = "| 课程 | 你将学到 | 用时 |" if i18n_site.is_zh(page) else "| lesson | you will learn | time |"
+    return head + "\n|---|---|---|\n" + "\n".join(rows)
 
 
-def lesson_times_note() -> str:
+def lesson_times_note(page=None) -> str:
     notes = sorted({note for _, note in provenance.lesson_times().values()})
+    if page is not None and i18n_site.is_zh(page):
+        notes = [i18n_site.times_zh(note) for note in notes]
+        return "用时由 nbval 测得（" + "；".join(notes) + "）。" if notes else "本检出还没有给课程计时。"
     if not notes:
         return "No lesson has been timed on this checkout yet, so no times are shown."
     return "Times are nbval's, " + "; ".join(notes) + "."
@@ -273,11 +311,17 @@ def recipe_table(page, files) -> str:
         lessons = [nb for nb in map(find_lesson, refs if isinstance(refs, list) else [refs]) if nb]
         taught = ", ".join(f"[{nb.name[:2]}]({relative(page, 'lessons/' + nb.name)})" for nb in lessons)
         topic = meta.get("topic", "")
+        if i18n_site.is_zh(page):
+            title = i18n_site.chinese_page_title(f.src_uri) or title
         order = TOPICS.index(topic) if topic in TOPICS else len(TOPICS)
         rows.append(
-            ((order, title.lower()), f"| {topic} | [{title}]({relative(page, f.src_uri)}) | {taught} |")
+            (
+                (order, title.lower()),
+                f"| {i18n_site.section(page, topic)} | [{title}]({relative(page, f.src_uri)}) | {taught} |",
+            )
         )
-    return "| topic | recipe | lesson |\n|---|---|---|\n" + "\n".join(row for _, row in sorted(rows))
+    head = "| 主题 | 菜谱 | 课程 |" if i18n_site.is_zh(page) else "| topic | recipe | lesson |"
+    return head + "\n|---|---|---|\n" + "\n".join(row for _, row in sorted(rows))
 
 
 def readme_commands() -> str:
@@ -302,15 +346,20 @@ def repo_clone(config) -> str:
 
 
 def relative(page, target_uri: str) -> str:
-    """A link from `page` to another source file, as mkdocs resolves links (relative to the page's file)."""
+    """A link from `page` to another source file, as mkdocs resolves links (relative to the page's file).
+
+    On a Chinese page it leads to the Chinese page, except the snippet modules' pages (English only)."""
     depth = page.file.src_uri.count("/")
+    if i18n_site.is_zh(page) and not target_uri.startswith("reference/snippets/"):
+        target_uri = i18n_site.ZH + target_uri
     return "../" * depth + target_uri
 
 
 def recipe_footer(page, markdown: str) -> str:
     """Lesson link, included snippet files, tested-with versions and commit of a recipe."""
     meta, uri = page.meta, page.file.src_uri
-    lines = ['!!! info "Tested code"']
+    zh = i18n_site.is_zh(page)
+    lines = ['!!! info "经过测试的代码"' if zh else '!!! info "Tested code"']
     lessons = meta.get("lesson", [])
     lessons = lessons if isinstance(lessons, list) else [lessons]
     if not lessons:
@@ -320,7 +369,8 @@ def recipe_footer(page, markdown: str) -> str:
         if nb is None:
             log.warning("%s: front matter 'lesson: %s' matches no lessons/*.ipynb", uri, ref)
             continue
-        lines.append(f"    Taught in [{lesson_title(nb)}]({relative(page, 'lessons/' + nb.name)}).")
+        link = f"[{page_lesson_title(page, nb)}]({relative(page, 'lessons/' + nb.name)})"
+        lines.append(f"    讲解见{link}。" if zh else f"    Taught in {link}.")
     included = sorted(set(re.findall(r'--8<-- "snippets/(\w+)\.py', markdown)))
     if not included:
         log.warning('%s: includes no snippet file (--8<-- "snippets/<file>.py")', uri)
@@ -329,12 +379,18 @@ def recipe_footer(page, markdown: str) -> str:
             f"[`snippets/{name}.py`]({relative(page, f'reference/snippets/{name}.md')})" for name in included
         )
         lines.append(
-            f"    The code on this page comes from {names}: it is included from the tested file when "
+            f"    本页代码来自 {names}：构建网站时从经过测试的文件中直接引入，用法示例由 "
+            "`tests/test_site.py` 运行。"
+            if zh
+            else f"    The code on this page comes from {names}: it is included from the tested file when "
             "the site is built, and the usage example is run by `tests/test_site.py`."
         )
     versions = {name: package_version(name) for name in meta.get("packages", ["torch"])}
-    lines.append(f"    {provenance.provenance_line(Path(page.file.abs_src_path), versions)}.")
-    lines.append(f"    To run it on your machine, [get the code]({relative(page, GET_THE_CODE)}).")
+    facts = provenance.provenance_line(Path(page.file.abs_src_path), versions)
+    lines.append(f"    {i18n_site.provenance_zh(facts)}。" if zh else f"    {facts}.")
+    get_code = relative(page, GET_THE_CODE)
+    lines.append(f"    想在自己的机器上运行，请先[获取代码]({get_code})。" if zh else
+                 f"    To run it on your machine, [get the code]({get_code}).")  # fmt: skip
     return "\n\n" + "\n\n".join(lines) + "\n"
 
 
@@ -352,24 +408,28 @@ def unlink_missing_optional_pages(markdown: str, page, files) -> str:
 
 
 def on_page_markdown(markdown, page, config, files):
+    if i18n_site.is_zh(page):
+        markdown = i18n_site.note_translation_state(markdown, page)
+        markdown = i18n_site.point_untranslated_links_to_english(markdown, page, files)
     source = markdown
     markdown = unlink_missing_optional_pages(include_definitions(markdown, page), page, files)
     replacements = {
         "{{ tested_with }}": lambda: versions_table(),
         "{{ lesson_table }}": lambda: lesson_table(page),
-        "{{ lesson_times_note }}": lesson_times_note,
+        "{{ lesson_times_note }}": lambda: lesson_times_note(page),
         "{{ recipe_table }}": lambda: recipe_table(page, files),
         "{{ snippet_reference }}": lambda: snippet_reference(page),
         "{{ readme_commands }}": readme_commands,
         "{{ repo_clone }}": lambda: repo_clone(config),
+        "{{ glossary_terms }}": lambda: i18n_site.glossary_table(page),
     }
     for mark, make in replacements.items():
         if mark in markdown:
             markdown = markdown.replace(mark, make())
-    uri = page.file.src_uri
+    uri = i18n_site.english_uri(page.file.src_uri)
     if uri.startswith("recipes/") and uri != "recipes/index.md":
         markdown = after_last_example(caption_code_blocks(markdown), recipe_output_block(page))
-        markdown += recipe_footer(page, source)
+        markdown = i18n_site.recipe_words(markdown, page) + recipe_footer(page, source)
     return markdown
 
 
@@ -380,6 +440,8 @@ def lesson_banner(page) -> str:
     depth = page.url.count("/")
     time = provenance.lesson_time_text(nb.name)
     facts = provenance.provenance_line(nb, provenance.notebook_versions(nb))
+    if i18n_site.is_zh(page):
+        return i18n_site.lesson_banner(nb.name, "../" * depth + i18n_site.ZH, time, facts)
     return (
         '<div class="lesson-meta">'
         f'<p><a class="md-button" href="{nb.name}" download>Download {nb.name}</a> '
@@ -419,9 +481,12 @@ def lesson_page(content: str, page) -> str:
     content = error_cells.fold_error_outputs(content, nb)
     content = notebook_page.hide_cell_badges(notebook_page.hide_lint_pragmas(content))
     content = notebook_page.exclude_from_search(content)
-    content = notebook_page.label_figures(content, lesson_title(nb))
+    if i18n_site.is_zh(page):  # its code is the English page's: searching it there is enough
+        content = i18n_site.exclude_code_from_search(content)
+    title = page_lesson_title(page, nb)
+    content = notebook_page.label_figures(content, title)
     page.toc = notebook_page.notebook_toc(content)
-    page.title = lesson_title(nb)  # mkdocs-jupyter's title drops inline code ("from  to a bit-exact ...")
+    page.title = title  # mkdocs-jupyter's title drops inline code ("from  to a bit-exact ...")
     # the banner goes under the lesson's title, or on top when the notebook has none
     head, h1, rest = content.partition("</h1>")
     return head + h1 + lesson_banner(page) + rest if h1 else lesson_banner(page) + content
@@ -438,10 +503,13 @@ def on_page_content(content, page, config, files):
         content = content.replace(SOURCE_BLOCK, '<details class="mkdocstrings-source" data-search-exclude>')
     if uri.endswith(".ipynb"):
         content = lesson_page(content, page)
+    elif i18n_site.is_zh(page):
+        content = i18n_site.exclude_code_blocks_from_search(content)
     if "<p>{{ path_picture }}</p>" in content:
         numbers = [int(nb.name[:2]) for nb in lesson_files()]
         stems = {int(nb.name[:2]): nb.stem for nb in lesson_files()}
-        picture = path_picture(numbers, lambda n: "../" * page.url.count("/") + f"lessons/{stems[n]}/")
+        home = "../" * page.url.count("/") + (i18n_site.ZH if i18n_site.is_zh(page) else "")
+        picture = path_picture(numbers, lambda n: home + f"lessons/{stems[n]}/")
         content = content.replace("<p>{{ path_picture }}</p>", picture)
     return without_machine_paths(notebook_page.render_arithmatex(content))
 
@@ -460,7 +528,7 @@ def on_post_build(config):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(css, encoding="utf-8")
     # the notebook downloads: outputs are stored path-free (tools/nb.py strip); this is the guard
-    for download in site.glob("lessons/*/*.ipynb"):
+    for download in [*site.glob("lessons/*/*.ipynb"), *site.glob("zh/lessons/*/*.ipynb")]:
         text = download.read_text(encoding="utf-8")
         if without_machine_paths(text) != text:
             log.info("stripped machine paths from the download %s", download.name)

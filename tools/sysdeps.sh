@@ -20,6 +20,8 @@ done
 # Libraries have no command of their own: look for a file each installs.
 [ ${#needs[@]} -eq 0 ] || [ -e /usr/lib/arm-none-eabi/newlib/libc.a ] || missing+=(libnewlib-arm-none-eabi)
 [ ${#needs[@]} -eq 0 ] || [ -e /usr/include/stdio.h ] || missing+=(libc6-dev)  # the host build of the firmware
+# A CJK font, so the browser test's screenshots of the Chinese edition show characters, not empty boxes.
+[ ${#needs[@]} -eq 0 ] || [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 # Debian ships venv's pip bootstrap separately from Python itself.
 "${PYTHON:-python3.11}" -c "import ensurepip, venv" 2>/dev/null || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
