@@ -83,20 +83,7 @@ def dw3_model(
 
 
 def inputs(model: bytes, seed: int):
-    from tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_bytes(model, arena_size=200_000)  # its default (10x the model) is short
-    det = interp.get_input_details(0)
-    qp = det["quantization_parameters"]
-    scale, zp = float(qp["scales"][0]), int(qp["zero_points"][0])
-    q = np.random.default_rng(seed).integers(-128, 128, (INPUTS, *det["shape"][1:]))
-    x = ((q - zp) * np.float64(scale)).astype(np.float32)
-    ref = []
-    for q in fw.quantize(x, scale, zp).reshape(INPUTS, *det["shape"]):
-        interp.set_input(q, 0)
-        interp.invoke()
-        ref.append(interp.get_output(0).reshape(-1).copy())
-    return x, np.stack(ref).astype(np.int8)
+    return fw.grid_inputs_and_tflm(model, seed, INPUTS, arena=200_000)
 
 
 def test_dw3x3_matches_tflm_on_host(tmp_path):
@@ -137,11 +124,7 @@ def test_dw3x3_matches_tflm_in_qemu(seed, tmp_path):
     for tool in fw.tools_missing():
         need_tool(tool)
     model, info = dw3_model(seed, typical=True)
-    path = tmp_path / f"dw3_{seed}.tflite"
-    path.write_bytes(model)
-    x, ref = inputs(model, seed)
-    np.savez(tmp_path / "inputs.npz", x=x)
-    out = fw.parse(fw.run_qemu(fw.build_elf(path, tmp_path / "inputs.npz", 0, len(x), "optimized")).text)
+    out, ref = fw.qemu_against_tflm(model, tmp_path, f"dw3_{seed}", seed, INPUTS)
     assert out.error == "" and out.raw.shape == ref.shape, f"seed {seed}: {out.error}"
     assert (out.raw == ref).all(), f"seed {seed} {info}: ours {out.raw.tolist()} TFLM {ref.tolist()}"
     print(f"seed {seed}: input {info['in']}, layers {info['pads']} = TFLM in QEMU")
@@ -159,11 +142,7 @@ def test_dw3x3_wide_and_clamped_in_qemu(kind, seed, tmp_path):
     model, info = dw3_model(
         seed, typical=True, wide=kind == "wide", clamp=kind == "clamp", stride2=kind == "stride2"
     )
-    path = tmp_path / f"dw3_{kind}_{seed}.tflite"
-    path.write_bytes(model)
-    x, ref = inputs(model, seed)
-    np.savez(tmp_path / "inputs.npz", x=x)
-    out = fw.parse(fw.run_qemu(fw.build_elf(path, tmp_path / "inputs.npz", 0, len(x), "optimized")).text)
+    out, ref = fw.qemu_against_tflm(model, tmp_path, f"dw3_{kind}_{seed}", seed, INPUTS)
     assert out.error == "" and out.raw.shape == ref.shape, f"{kind} {seed}: {out.error}"
     assert (out.raw == ref).all(), f"{kind} {seed} {info}: ours {out.raw.tolist()} TFLM {ref.tolist()}"
     print(

@@ -112,20 +112,7 @@ def dw1_model(seed: int, case: str = "random", size: int = 0, typical: bool = Tr
 
 
 def inputs(model: bytes, seed: int):
-    from tflite_micro import runtime
-
-    interp = runtime.Interpreter.from_bytes(model, arena_size=400_000)
-    det = interp.get_input_details(0)
-    qp = det["quantization_parameters"]
-    scale, zp = float(qp["scales"][0]), int(qp["zero_points"][0])
-    q = np.random.default_rng(seed).integers(-128, 128, (INPUTS, *det["shape"][1:]))
-    x = ((q - zp) * np.float64(scale)).astype(np.float32)
-    ref = []
-    for q in fw.quantize(x, scale, zp).reshape(INPUTS, *det["shape"]):
-        interp.set_input(q, 0)
-        interp.invoke()
-        ref.append(interp.get_output(0).reshape(-1).copy())
-    return x, np.stack(ref).astype(np.int8)
+    return fw.grid_inputs_and_tflm(model, seed, INPUTS, arena=400_000)
 
 
 def test_dw1_matches_tflm_on_host(tmp_path):
@@ -168,11 +155,7 @@ def test_dw1_matches_tflm_in_qemu(case, size, tmp_path):
         need_tool(tool)
     seed = 100 + size
     model, info = dw1_model(seed, case, size)
-    path = tmp_path / f"dw1_{case}_{size}.tflite"
-    path.write_bytes(model)
-    x, ref = inputs(model, seed)
-    np.savez(tmp_path / "inputs.npz", x=x)
-    out = fw.parse(fw.run_qemu(fw.build_elf(path, tmp_path / "inputs.npz", 0, len(x), "optimized")).text)
+    out, ref = fw.qemu_against_tflm(model, tmp_path, f"dw1_{case}_{size}", seed, INPUTS)
     assert out.error == "" and out.raw.shape == ref.shape, f"{case} {size}: {out.error}"
     assert (out.raw == ref).all(), f"{case} {size} {info}: ours {out.raw.tolist()} TFLM {ref.tolist()}"
     how = "3x3 plane" if plane_applies(info) else "packed convolution"

@@ -180,6 +180,36 @@ def tflm_outputs(model, x: np.ndarray) -> np.ndarray:
     return np.stack(outs).astype(np.int8)
 
 
+def grid_inputs_and_tflm(model: bytes, seed: int, count: int, arena: int = 400_000):
+    """`count` seeded float inputs lying exactly on the input's int8 grid, and TFLM's raw int8 outputs for
+    them (the kernel tests' reference; the default TFLM arena, 10x the model, is short for big tensors)."""
+    from tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(model, arena_size=arena)
+    det = interp.get_input_details(0)
+    qp = det["quantization_parameters"]
+    scale, zp = float(qp["scales"][0]), int(qp["zero_points"][0])
+    q = np.random.default_rng(seed).integers(-128, 128, (count, *det["shape"][1:]))
+    x = ((q - zp) * np.float64(scale)).astype(np.float32)
+    ref = []
+    for q in quantize(x, scale, zp).reshape(count, *det["shape"]):
+        interp.set_input(q, 0)
+        interp.invoke()
+        ref.append(interp.get_output(0).reshape(-1).copy())
+    return x, np.stack(ref).astype(np.int8)
+
+
+def qemu_against_tflm(
+    model: bytes, folder: Path, name: str, seed: int, count: int
+) -> tuple[Output, np.ndarray]:
+    """Run `model` on grid inputs in QEMU with the optimised kernels; returns our output and TFLM's."""
+    path = Path(folder) / f"{name}.tflite"
+    path.write_bytes(model)
+    x, ref = grid_inputs_and_tflm(model, seed, count)
+    np.savez(Path(folder) / "inputs.npz", x=x)
+    return parse(run_qemu(build_elf(path, Path(folder) / "inputs.npz", 0, len(x), "optimized")).text), ref
+
+
 def tflm_arena_bytes(model) -> int:
     """TFLM's own arena figure: print_allocations() writes it to C-level stderr, so capture fd 2."""
     interp = _tflm(model)
