@@ -291,3 +291,11 @@ def test_chinese_pages_keep_the_english_structure():
         f"headings, markers, links, admonitions and front matter compared on {len(translated_pages())} pages"
     )
     assert not differ, f"{len(differ)} differences:\n" + "\n".join(differ)
+
+
+def test_lesson_time_note_keeps_nested_brackets_of_the_machine_name():
+    from tools.docsite.i18n_site import times_zh
+
+    note = "about 7 s under nbval (measured 2026-12-01 on 2 CPU cores (Intel(R) Xeon(R) Processor))."
+    machine = "2 CPU cores (Intel(R) Xeon(R) Processor)"
+    assert times_zh(note) == f"about 7 s under nbval (2026-12-01 在 {machine} 上测得)."

@@ -230,7 +230,9 @@ def section(page, title: str) -> str:
 def times_zh(text: str) -> str:
     """provenance's 'measured <day> by the last test run' / 'measured <day> on <machine>' in Chinese."""
     text = re.sub(r"measured (\S+) by the last test run", r"最近一次测试运行于 \1 测得", text)
-    return re.sub(r"measured (\S+) on (.+?)(?=[);]|$)", r"\1 在 \2 上测得", text)
+    # the machine may hold nested brackets ("2 CPU cores (Intel(R) Xeon(R) Processor)"): keep them whole
+    machine = r"((?:[^();]|\((?:[^()]|\([^()]*\))*\))+?)"
+    return re.sub(rf"measured (\S+) on {machine}(?=[);]|$)", r"\1 在 \2 上测得", text)
 
 
 def provenance_zh(facts: str) -> str:
