@@ -116,13 +116,15 @@ def met(value: float, target: float, why: str = "") -> str:
 
 # Why a target is still missed (from per-function instruction counts of one traced inference)
 WHY = {
-    "mlperf vww_mobilenet": "the 1x1 convs over 8-16 input channels and the first conv over 3 channels give "
-    "each output only 8-27 MACs against ~11 instructions of requantisation and RELU6 clamp, and the small "
-    "late depthwise layers (6x6, 3x3) pay per-channel set-up",
-    "depthwise over 1 input channel": "9 taps per output: the plane loop is 36 MACs in 72 instructions (0.5) "
-    "before any per-row cost, 28 of them requantising the four outputs",
-    "conv over 3 input channels": "27 taps padded to 32, an im2col of 3-byte runs per tap row and 4-8 "
-    "channel pairs per pixel pair: the per-block set-up and requantisation are not amortised",
+    "mlperf vww_mobilenet": "the 1x1 convs over 8-16 input channels give each output only 8-16 MACs "
+    "against ~8 instructions of requantisation, and the small late depthwise layers (6x6, 3x3) pay "
+    "per-channel set-up",
+    "depthwise over 1 input channel": "9 taps per output: the plane loop is 36 MACs in 64 instructions "
+    "(0.56) before any per-row cost, 20 of them requantising the four outputs (doubled sums, one SMMLAR "
+    "each)",
+    "conv over 3 input channels": "27 taps padded to 32 (5 of every 32 multiplies are padding) and few "
+    "output channels: each pixel's column (7 words assembled from three 9-byte runs) serves only 4-8 "
+    "channel pairs",
 }
 
 

@@ -8,6 +8,11 @@
  *    requantises the four outputs in registers (requant_k in channels.h);
  *  - inside a quad both operands use the order (t0, t2, t1, t3): SXTB16 produces that order for free
  *    and a dot product does not care about the order of its terms.
+ *  - where a window lies inside the image its column is filled straight from the input (columns_words,
+ *    column_of_bytes, column_3x3x3 for an image's first 3x3 layer over 3 channels), and when every window
+ *    does (no padding: 1x1 convs, VALID after an explicit PAD) conv_inside walks the pixel pairs with
+ *    nothing else to decide: for the small 1x1 convs of MobileNet the column fill and the loop around the
+ *    assembly cost more than the multiplies.
  * The C loop (dot_2x2) covers what the assembly does not: act_max below 127, odd channel counts, very
  * long filters, and the host build. */
 #include "../kernels.h"
@@ -83,6 +88,69 @@ static void im2col(const int8_t *input, int in_h, int in_w, int in_c, int f_h, i
   for (; k < k_quads * 4; ++k) col[(k >> 2) * 8 + px * 4 + quad_order[k & 3]] = 0;
 }
 
+/* Fast column fills where a pixel's window lies inside the image with dilation 1 along x: each window row
+ * is then one run of f_w in_c bytes, rows row_step bytes apart. The padded taps are never written
+ * (opt_conv_packed zeroed them once). */
+typedef struct {
+  int rows, row_step, n; /* window rows, bytes between them, bytes per row */
+  uint32_t offset2;      /* the input offset in both halves */
+  int8_t *stage;         /* raw bytes in tap order (channel counts not a multiple of 4) */
+  uint32_t zp_top;       /* the input zero point in the top byte */
+} window_t;
+
+/* A 3x3 window over 3 channels (an image's first layer): its 27 taps, in tap order, are three runs of 9
+ * bytes; the 7 words holding them are assembled straight from the runs (the last one ends with the zero
+ * point: padding) and widened, no staging. */
+static inline void column_3x3x3(const window_t *win, const int8_t *r0, uint32_t *dst) {
+  const int8_t *r1 = r0 + win->row_step, *r2 = r1 + win->row_step;
+  uint16_t h;
+  memcpy(&h, r1 + 7, 2);
+  const uint32_t q[7] = {load32(r0), load32(r0 + 4), (uint8_t)r0[8] | load32(r1) << 8, load32(r1 + 3),
+                         h | load32(r2) << 16, load32(r2 + 2), load32(r2 + 5) >> 8 | win->zp_top};
+  const uint32_t offset2 = win->offset2;
+  for (int i = 0; i < 7; ++i, dst += 4) dst[0] = sxtab16(offset2, q[i]), dst[1] = sxtab16_ror8(offset2, q[i]);
+}
+
+/* Four channels per word: both pixels' windows (a, b) widened straight from the input. */
+__attribute__((noinline)) static void columns_words(const window_t *win, const int8_t *a, const int8_t *b,
+                                                    uint32_t *dst) {
+  const uint32_t offset2 = win->offset2;
+  const int n = win->n;
+  for (int ky = 0; ky < win->rows; ++ky, a += win->row_step, b += win->row_step)
+    for (int j = 0; j < n; j += 4, dst += 4) {
+      const uint32_t u = load32(a + j), v = load32(b + j);
+      dst[0] = sxtab16(offset2, u), dst[1] = sxtab16_ror8(offset2, u);
+      dst[2] = sxtab16(offset2, v), dst[3] = sxtab16_ror8(offset2, v);
+    }
+}
+
+/* Any channel count: one pixel's runs copied a word at a time into the staging bytes (whose tail
+ * opt_conv_packed filled with the zero point), then the quads holding taps widened into slot dst. */
+__attribute__((noinline)) static void column_of_bytes(const window_t *win, const int8_t *src, uint32_t *dst) {
+  if (win->n == 9 && win->rows == 3) {
+    column_3x3x3(win, src, dst);
+    return;
+  }
+  int8_t *t = win->stage;
+  const int n = win->n, words = n >> 2, rows = win->rows, row_step = win->row_step;
+  if (n >= 4 && (n & 3)) { /* a run's last bytes as the word that ends it (overlapping the one before) */
+    for (int ky = 0; ky < rows; ++ky, src += row_step, t += n) {
+      for (int j = 0; j < words; ++j) store32(t + 4 * j, load32(src + 4 * j)); /* unaligned is fine */
+      store32(t + n - 4, load32(src + n - 4));
+    }
+  } else {
+    for (int ky = 0; ky < rows; ++ky, src += row_step, t += n) {
+      for (int j = 0; j < words; ++j) store32(t + 4 * j, load32(src + 4 * j));
+      for (int j = 4 * words; j < n; ++j) t[j] = src[j];
+    }
+  }
+  const uint32_t offset2 = win->offset2;
+  for (const int8_t *q = win->stage; q < t; q += 4, dst += 4) {
+    const uint32_t w = load32(q);
+    dst[0] = sxtab16(offset2, w), dst[1] = sxtab16_ror8(offset2, w);
+  }
+}
+
 /* One quad of taps for 2 pixels x 2 channels (the body of dot_2x2's loop). */
 #define DOT_2X2_QUAD \
   "ldm %[col]!, {%[x0], %[x1], %[x2], %[x3]}\n\t" /* pixel 0 taps (0,2)(1,3), pixel 1 the same */ \
@@ -135,7 +203,6 @@ __attribute__((noinline)) static void dot_2x2(const int16_t *col, const int16_t 
 #endif
 }
 
-#if KWS_ASM
 /* What the assembly loop over channel pairs reads and advances (offsets are used in the assembly). */
 typedef struct {
   const int16_t *col; /* 0: column buffer of the pixel pair */
@@ -149,12 +216,12 @@ typedef struct {
   int32_t clamp;      /* 36: 0 when SSAT alone clamps (act_min -128, act_max 127), 1 act_max only, 2 both */
 } pair_block_t;
 
-
 /* Up to KWS_UNROLLED_QUADS quads of taps: the same 2x2 block fully unrolled and entered by a computed
  * jump, so no loop counter is needed. That frees the registers for one LDM per operand: per quad one LDM
  * (two pixels), one LDM (two channels), eight SMLAD: 16 MACs in 10 instructions. */
 #define KWS_UNROLLED_QUADS 96 /* 96 blocks of 40 bytes: within ADR's +-4095 byte reach */
 
+#if KWS_ASM
 /* One output: acc*M + k - [acc < 0] 2^31 as SMLAL by (acc >> 31 logical) * (int32)0x80000000 (y2), then
  * >> (31 + r), SSAT, the activation's clamp and the store: 7 instructions plus CLAMP, with M in x1 and r - 1
  * in y3 (requant64). */
@@ -265,6 +332,50 @@ __attribute__((noinline)) static void conv_pairs_unrolled(pair_block_t *block, c
 #undef REQ_CH
 #endif
 
+#if !KWS_ASM
+/* The C twin of conv_pairs_unrolled (zero point folded into every channel's constants). */
+static void conv_pairs_unrolled(pair_block_t *b, const int16_t *w) {
+  for (int k = 0; k < b->pairs; ++k, w += b->quads * 8) {
+    const channel_t *c = b->ch + 2 * k;
+    int32_t s[4] = {c[0].bias, c[1].bias, c[0].bias, c[1].bias};
+    dot_2x2(b->col, w, b->quads, s);
+    b->o1[2 * k] = output_of(s[2], c, 0, b->lo, b->hi); /* o1 first: for an odd last pixel o1 == o0 */
+    b->o1[2 * k + 1] = output_of(s[3], c + 1, 0, b->lo, b->hi);
+    b->o0[2 * k] = output_of(s[0], c, 0, b->lo, b->hi);
+    b->o0[2 * k + 1] = output_of(s[1], c + 1, 0, b->lo, b->hi);
+  }
+}
+#endif
+
+/* Every window inside the image (no padding on the top/left, the last window within the bottom/right edge),
+ * dilation 1 along x, the assembly for all channel pairs: the pixel-pair loop with nothing else to decide,
+ * the windows' top-left corners walked along the input (sx bytes per output column, sy per output row). */
+__attribute__((noinline)) static void conv_inside(const window_t *win, const pair_block_t *first, const int16_t *w,
+                                                  const int8_t *input, int sx, int sy, int out_w, int pixels,
+                                                  int8_t *output, int out_c, int words) {
+  const int8_t *row = input, *a = input;
+  int ox = 0;
+  uint32_t *col = (uint32_t *)(void *)first->col;
+  for (int p = 0; p < pixels; p += 2, output += 2 * out_c) {
+    const int8_t *b = a; /* an odd last pixel is computed twice, stored once */
+    if (p + 1 < pixels) {
+      if (++ox < out_w) b = a + sx;
+      else ox = 0, row += sy, b = row;
+    }
+    if (words) {
+      columns_words(win, a, b, col);
+    } else {
+      column_of_bytes(win, a, col);
+      column_of_bytes(win, b, col + 2); /* the second pixel's 4 int16 of each quad */
+    }
+    pair_block_t block = *first;
+    block.o0 = output, block.o1 = p + 1 < pixels ? output + out_c : output;
+    conv_pairs_unrolled(&block, w);
+    if (++ox < out_w) a = b + sx;
+    else ox = 0, row += sy, a = row;
+  }
+}
+
 /* The shared core: in_c input channels, filter f_h x f_w, out_c output channels, packed int16 weights. */
 void opt_conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, int f_w) {
   const tensor_t *in = op_in(it, op, 0), *b = op_in(it, op, 2), *out = op_out(it, op);
@@ -284,11 +395,45 @@ void opt_conv_packed(const interp_t *it, const op_t *op, int in_c, int f_h, int 
     ch[0].bias = wrap_add32(ch[0].bias, fault_conv_bias(op));
 #endif
   const int32_t lo = op->act_min, hi = op->act_max;
+  const int taps = f_h * f_w * in_c;
+  const window_t win = {f_h, op->dilation_h * in_w * in_c, f_w * in_c,
+                        ((uint32_t)input_offset & 0xffff) * 0x10001u, stage,
+                        (uint32_t)(uint8_t)-input_offset << 24};
+  /* a window is inside when 0 <= y0 < y_end and 0 <= x0 <= x_last (unsigned compares) */
+  const uint32_t y_end = (uint32_t)(in_h - op->dilation_h * (f_h - 1)), x_last = (uint32_t)(in_w - f_w);
+  const int fast = op->dilation_w == 1 && in_h - op->dilation_h * (f_h - 1) > 0 && in_w - f_w >= 0;
+  memset(col, 0, column_bytes(taps)); /* the padded quads stay 0: the fast fills never write them */
+  if (in_c & 3) memset(stage + taps, (int8_t)-input_offset, (size_t)(k_quads * 4 - taps)); /* (x - zp) = 0 */
+  const int out_h = DIM(out, 1);
+  if (zp_after == 0 && out_c >= 2 && !(out_c & 1) && k_quads <= KWS_UNROLLED_QUADS && fast && !op->pad_h &&
+      !op->pad_w && (out_h - 1) * op->stride_h < (int)y_end && (uint32_t)((out_w - 1) * op->stride_w) <= x_last) {
+    const pair_block_t first = {col, k_quads / 2, ch, NULL, NULL, lo, out_c / 2, k_quads, hi,
+                                lo != -128 ? 2 : hi != 127};
+    for (int batch = 0; batch < DIM(in, 0); ++batch, input += in_h * in_w * in_c, output += pixels * out_c)
+      conv_inside(&win, &first, (const int16_t *)op->packed_weights, input, op->stride_w * in_c,
+                  op->stride_h * in_w * in_c, out_w, pixels, output, out_c, (in_c & 3) == 0);
+    return;
+  }
   for (int batch = 0; batch < DIM(in, 0); ++batch, input += in_h * in_w * in_c, output += pixels * out_c) {
+    int oy = 0, ox = 0; /* of pixel p, advanced without divisions */
     for (int p = 0; p < pixels; p += 2) {
       const int p1 = p + 1 < pixels ? p + 1 : p; /* an odd last pixel is computed twice, stored once */
-      im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p / out_w, p % out_w, col, 0, k_quads, stage);
-      im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, p1 / out_w, p1 % out_w, col, 1, k_quads, stage);
+      const int oy1 = p1 == p || ox + 1 < out_w ? oy : oy + 1, ox1 = p1 == p ? ox : ox + 1 < out_w ? ox + 1 : 0;
+      const int y0 = oy * op->stride_h - op->pad_h, x0 = ox * op->stride_w - op->pad_w;
+      const int y1 = oy1 * op->stride_h - op->pad_h, x1 = ox1 * op->stride_w - op->pad_w;
+      const int in0 = fast && (uint32_t)y0 < y_end && (uint32_t)x0 <= x_last;
+      const int in1 = fast && (uint32_t)y1 < y_end && (uint32_t)x1 <= x_last;
+      const int8_t *a = in0 ? input + (y0 * in_w + x0) * in_c : input, *b = in1 ? input + (y1 * in_w + x1) * in_c : input;
+      if (in0 && in1 && (in_c & 3) == 0) {
+        columns_words(&win, a, b, (uint32_t *)(void *)col);
+      } else {
+        if (in0 && (in_c & 3)) column_of_bytes(&win, a, (uint32_t *)(void *)col);
+        else im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, oy, ox, col, 0, k_quads, stage);
+        if (in1 && (in_c & 3)) column_of_bytes(&win, b, (uint32_t *)(void *)(col + 4));
+        else im2col(input, in_h, in_w, in_c, f_h, f_w, op, input_offset, oy1, ox1, col, 1, k_quads, stage);
+      }
+      if (ox1 + 1 < out_w) oy = oy1, ox = ox1 + 1;
+      else oy = oy1 + 1, ox = 0;
       const int16_t *w = (const int16_t *)op->packed_weights;
       int8_t *o0 = output + p * out_c, *o1 = output + p1 * out_c;
       const int pairs = out_c / 2;

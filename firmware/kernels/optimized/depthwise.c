@@ -1,6 +1,7 @@
 /* DEPTHWISE_CONV_2D with the Cortex-M4 DSP instructions, our own code:
  *  - one input channel (a converted first layer, depth multiplier = output channels): 3x3 stride 1 on one
- *    int16 plane shared by all channels (depthwise_1ch_plane), else the packed convolution of conv.c on
+ *    int16 plane shared by all channels (depthwise_1ch_plane; doubled values, so that one SMMLAR
+ *    requantises: DW3_REQUANT_D), else the packed convolution of conv.c on
  *    weights converted at build time (it is the same computation with in_c 1);
  *  - 3x3, stride 1, depth multiplier 1: four channels' int16 planes (depthwise_3x3_planes), or one channel's
  *    plane at a time for wider images (depthwise_3x3_single); both clamp in the assembly when needed;
@@ -72,6 +73,25 @@ static uint32_t pair16(int32_t lo, int32_t hi) { return ((uint32_t)lo & 0xffffu)
   "smlal %[x0], %[x1], %[" #acc "], %[wb]\n\t" \
   "asr %[x0], %[x1], %[wa]\n\t" \
   "ssat %[x0], #8, %[x0]\n\t"
+/* The same on doubled sums (a plane of 2 (x - zp), a doubled bias: depthwise_1ch_plane when it can): with
+ * acc = 2 a, TFLM's (a M + 2^30) >> 31 is SMMLAR's rounded high word (acc M + 2^31) >> 32, and the rounding
+ * term, zero point and [a < 0] ride in SMMLAR's addend C - [acc < 0], C = 2^(r-1) + zp 2^r (k's slot holds C,
+ * r - 1's slot holds r): floor((2 a M + 2^31 + (C - [a < 0]) 2^32) / 2^(32 + r)) is requant64's value exactly.
+ * 4 instructions instead of 6. */
+#define DW3_REQUANT_D(acc) \
+  "add %[x0], %[wb], %[" #acc "], asr #31\n\t" \
+  "smmlar %[x0], %[" #acc "], %[x2], %[x0]\n\t" \
+  "asr %[x0], %[x0], %[wa]\n\t" \
+  "ssat %[x0], #8, %[x0]\n\t"
+/* The requantisation constants into x2 (M), wa and wb, for DW3_REQUANT and DW3_REQUANT_D. */
+#define DW3_CONSTS_K \
+  "ldr %[x2], [%[c], #36]\n\t" \
+  "ldr %[wa], [%[c], #40]\n\t" \
+  "mov %[wb], #0x80000000\n\t"
+#define DW3_CONSTS_D \
+  "ldr %[x2], [%[c], #36]\n\t" \
+  "ldr %[wa], [%[c], #40]\n\t" \
+  "ldr %[wb], [%[c], #28]\n\t"
 /* One channel's constants for dw3_row4 / dw3_row1, as int32 (byte offsets used by the assembly). */
 enum { DW3_BIAS = 0, DW3_W = 1 /* per kernel row r: W01 at 1 + 2r, W12 at 2 + 2r */, DW3_K = 7 /* lo, hi */,
        DW3_M = 9, DW3_R1 = 10 /* r - 1 */, DW3_STEP = 11 /* bytes between outputs */, DW3_HI = 12 /* act_max */,
@@ -90,18 +110,17 @@ enum { DW3_BIAS = 0, DW3_W = 1 /* per kernel row r: W01 at 1 + 2r, W12 at 2 + 2r
 /* Four outputs of one channel's row per iteration, from `p` (plane row above, column -1) to o == end;
  * plane rows DW3_ROW_BYTES apart. 72 instructions for 36 MACs and 4 outputs (+ 8 per output to clamp). */
 #define DW3_ROW_BYTES 256
-#define DW3_ROW4(CL) \
+#define DW3_ROW4(CL) DW3_ROW4_(CL, DW3_CONSTS_K, DW3_REQUANT)
+#define DW3_ROW4_(CL, CONSTS, REQ) \
   __asm volatile( \
       "1:\n\t" \
       DW3_ROW0 DW3_ROW(248, 12) DW3_ROW(504, 20) /* 256 - 8, 512 - 8: p has moved on by 8 */ \
-      "ldr %[x2], [%[c], #36]\n\t" \
-      "ldr %[wa], [%[c], #40]\n\t" \
-      "mov %[wb], #0x80000000\n\t" \
-      DW3_REQUANT(a0) CL(a0) "strb %[x0], [%[o]]\n\t" \
-      DW3_REQUANT(a1) CL(a1) "strb %[x0], [%[o], %[s]]\n\t" \
+      CONSTS \
+      REQ(a0) CL(a0) "strb %[x0], [%[o]]\n\t" \
+      REQ(a1) CL(a1) "strb %[x0], [%[o], %[s]]\n\t" \
       "add %[o], %[o], %[s], lsl #1\n\t" \
-      DW3_REQUANT(a2) CL(a2) "strb %[x0], [%[o]]\n\t" \
-      DW3_REQUANT(a3) CL(a3) "strb %[x0], [%[o], %[s]]\n\t" \
+      REQ(a2) CL(a2) "strb %[x0], [%[o]]\n\t" \
+      REQ(a3) CL(a3) "strb %[x0], [%[o], %[s]]\n\t" \
       "add %[o], %[o], %[s], lsl #1\n\t" \
       "cmp %[o], %[end]\n\t" \
       "bne 1b\n\t" \
@@ -110,20 +129,25 @@ enum { DW3_BIAS = 0, DW3_W = 1 /* per kernel row r: W01 at 1 + 2r, W12 at 2 + 2r
       : [c] "r"(c), [end] "r"(end), [s] "r"(step) \
       : "cc", "memory")
 __attribute__((always_inline)) static inline void dw3_row4(const int16_t *p, int8_t *o, const int8_t *end,
-                                                           const int32_t *c, int32_t step, int clamp) {
+                                                           const int32_t *c, int32_t step, int clamp, int dbl) {
 #if KWS_ASM
   int32_t a0, a1, a2, a3;
   uint32_t x0, x1, x2, wa, wb;
-  if (clamp == 2) DW3_ROW4(DW3_CLAMP);
+  if (dbl) { /* doubled sums: DW3_REQUANT_D */
+    if (clamp == 2) DW3_ROW4_(DW3_CLAMP, DW3_CONSTS_D, DW3_REQUANT_D);
+    else if (clamp) DW3_ROW4_(DW3_CLAMP_HI, DW3_CONSTS_D, DW3_REQUANT_D);
+    else DW3_ROW4_(DW3_NO_CLAMP, DW3_CONSTS_D, DW3_REQUANT_D);
+  } else if (clamp == 2) DW3_ROW4(DW3_CLAMP);
   else if (clamp) DW3_ROW4(DW3_CLAMP_HI);
   else DW3_ROW4(DW3_NO_CLAMP);
 #else
-  (void)p, (void)o, (void)end, (void)c, (void)step, (void)clamp;
+  (void)p, (void)o, (void)end, (void)c, (void)step, (void)clamp, (void)dbl;
 #endif
 }
 
 /* One output per iteration (the row's last w % 4): 25 instructions for 9 MACs (+ 8 to clamp). */
-#define DW3_ROW1(CL, STEP_P) \
+#define DW3_ROW1(CL, STEP_P) DW3_ROW1_(CL, STEP_P, DW3_CONSTS_K, DW3_REQUANT)
+#define DW3_ROW1_(CL, STEP_P, CONSTS, REQ) \
   __asm volatile( \
       "1:\n\t" \
       "ldr %[a0], [%[c]]\n\t" \
@@ -142,10 +166,8 @@ __attribute__((always_inline)) static inline void dw3_row4(const int16_t *p, int
       "ldrd %[wa], %[wb], [%[c], #20]\n\t" \
       "smlad %[a0], %[x0], %[wa], %[a0]\n\t" \
       "smlabt %[a0], %[x1], %[wb], %[a0]\n\t" \
-      "ldr %[x2], [%[c], #36]\n\t" \
-      "ldr %[wa], [%[c], #40]\n\t" \
-      "mov %[wb], #0x80000000\n\t" \
-      DW3_REQUANT(a0) CL(a0) "strb %[x0], [%[o]]\n\t" \
+      CONSTS \
+      REQ(a0) CL(a0) "strb %[x0], [%[o]]\n\t" \
       "add %[o], %[o], %[s]\n\t" \
       "add %[p], %[p], #" STEP_P "\n\t" \
       "cmp %[o], %[end]\n\t" \
@@ -156,11 +178,15 @@ __attribute__((always_inline)) static inline void dw3_row4(const int16_t *p, int
       : "cc", "memory")
 __attribute__((always_inline)) static inline void dw3_row1(const int16_t *p, int8_t *o, const int8_t *end,
                                                            const int32_t *c, int32_t step, int clamp,
-                                                           int stride) {
+                                                           int stride, int dbl) {
 #if KWS_ASM
   int32_t a0;
   uint32_t x0, x1, x2, wa, wb;
-  if (stride == 2) {
+  if (dbl) { /* stride 1 only (depthwise_1ch_plane) */
+    if (clamp == 2) DW3_ROW1_(DW3_CLAMP, "2", DW3_CONSTS_D, DW3_REQUANT_D);
+    else if (clamp) DW3_ROW1_(DW3_CLAMP_HI, "2", DW3_CONSTS_D, DW3_REQUANT_D);
+    else DW3_ROW1_(DW3_NO_CLAMP, "2", DW3_CONSTS_D, DW3_REQUANT_D);
+  } else if (stride == 2) {
     if (clamp == 2) DW3_ROW1(DW3_CLAMP, "4");
     else if (clamp) DW3_ROW1(DW3_CLAMP_HI, "4");
     else DW3_ROW1(DW3_NO_CLAMP, "4");
@@ -170,7 +196,7 @@ __attribute__((always_inline)) static inline void dw3_row1(const int16_t *p, int
     else DW3_ROW1(DW3_NO_CLAMP, "2");
   }
 #else
-  (void)p, (void)o, (void)end, (void)c, (void)step, (void)clamp, (void)stride;
+  (void)p, (void)o, (void)end, (void)c, (void)step, (void)clamp, (void)stride, (void)dbl;
 #endif
 }
 
@@ -233,7 +259,7 @@ __attribute__((always_inline)) static inline void dw3s2_row4(const int16_t *p, i
 __attribute__((always_inline)) static inline void dw3_rows(const int16_t *pl, int8_t *out, int oh, int ow,
                                                            int out_r, const int32_t *cst, const channel_t *cc,
                                                            int32_t zp_after, int32_t lo, int32_t hi,
-                                                           const int stride, const int clamp) {
+                                                           const int stride, const int clamp, const int dbl) {
   const int rows = DW3_ROW_BYTES / 2, step = cst[DW3_STEP];
   const int fours = KWS_ASM && zp_after == 0 ? ow / 4 * 4 : 0;
   for (int y = 0; y < oh; ++y) {
@@ -241,9 +267,10 @@ __attribute__((always_inline)) static inline void dw3_rows(const int16_t *pl, in
     int8_t *o = out + (size_t)y * out_r;
     if (fours) {
       if (stride == 2) dw3s2_row4(p, o, o + (size_t)fours * step, cst, step, clamp);
-      else dw3_row4(p, o, o + (size_t)fours * step, cst, step, clamp);
+      else dw3_row4(p, o, o + (size_t)fours * step, cst, step, clamp, dbl);
       if (fours < ow)
-        dw3_row1(p + stride * fours, o + (size_t)fours * step, o + (size_t)ow * step, cst, step, clamp, stride);
+        dw3_row1(p + stride * fours, o + (size_t)fours * step, o + (size_t)ow * step, cst, step, clamp, stride,
+                 dbl);
       continue;
     }
     if (stride == 2) { /* one output at a time */
@@ -252,7 +279,7 @@ __attribute__((always_inline)) static inline void dw3_rows(const int16_t *pl, in
         for (int r = 0; r < 3; ++r)
           a = smlabt(load32(p + r * rows + 2), (uint32_t)cst[DW3_W + 2 * r + 1],
                      smlad(load32(p + r * rows), (uint32_t)cst[DW3_W + 2 * r], a));
-        o[0] = output_of(a, cc, zp_after, lo, hi);
+        o[0] = output_of(dbl ? a / 2 : a, cc, zp_after, lo, hi); /* doubled sums are even */
       }
       continue;
     }
@@ -264,22 +291,26 @@ __attribute__((always_inline)) static inline void dw3_rows(const int16_t *pl, in
         a0 = smlabt(x23, w12, smlad(x01, w01, a0));
         a1 = smlad(x23, w12, smlatb(x01, w01, a1));
       }
-      o[0] = output_of(a0, cc, zp_after, lo, hi);
-      if (x + 1 < ow) o[step] = output_of(a1, cc, zp_after, lo, hi);
+      o[0] = output_of(dbl ? a0 / 2 : a0, cc, zp_after, lo, hi); /* doubled sums are even */
+      if (x + 1 < ow) o[step] = output_of(dbl ? a1 / 2 : a1, cc, zp_after, lo, hi);
     }
   }
 }
 
-/* dw3_rows with the stride and the clamp fixed, so that no row pays for choosing its loop. */
+/* dw3_rows with the stride, the clamp and dbl (doubled sums, stride 1 only) fixed, so that no row pays for
+ * choosing its loop. */
 static void dw3_channel(const int16_t *pl, int8_t *out, int oh, int ow, int out_r, const int32_t *cst,
-                        const channel_t *cc, int32_t zp_after, int32_t lo, int32_t hi, int stride) {
+                        const channel_t *cc, int32_t zp_after, int32_t lo, int32_t hi, int stride, int dbl) {
   const int clamp = lo != -128 ? 2 : hi != 127; /* 0: SSAT alone, 1: act_max too, 2: both bounds */
-  if (stride == 2 && clamp == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 2);
-  else if (stride == 2 && clamp) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 1);
-  else if (stride == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 0);
-  else if (clamp == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 2);
-  else if (clamp) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 1);
-  else dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 0);
+  if (dbl && clamp == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 2, 1);
+  else if (dbl && clamp) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 1, 1);
+  else if (dbl) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 0, 1);
+  else if (stride == 2 && clamp == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 2, 0);
+  else if (stride == 2 && clamp) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 1, 0);
+  else if (stride == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 2, 0, 0);
+  else if (clamp == 2) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 2, 0);
+  else if (clamp) dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 1, 0);
+  else dw3_rows(pl, out, oh, ow, out_r, cst, cc, zp_after, lo, hi, 1, 0, 0);
 }
 
 /* dw3_channel's constants for channel c: weights w[0], w[sk], w[2 sk] of kernel row r at w[r sr]. */
@@ -387,7 +418,7 @@ __attribute__((noinline)) static void depthwise_3x3_planes(const interp_t *it, c
         int32_t cst[DW3_WORDS];
         channel_t cc;
         dw3_constants(cst, &cc, op, bias, c, fold, zp, filter + c, sr, sk, out_s);
-        dw3_channel(planes + k * DW3_PITCH, output + c, oh, ow, out_r, cst, &cc, zp_after, lo, hi, 1);
+        dw3_channel(planes + k * DW3_PITCH, output + c, oh, ow, out_r, cst, &cc, zp_after, lo, hi, 1, 0);
       }
     }
   }
@@ -412,8 +443,11 @@ __attribute__((noinline)) static void depthwise_1ch_plane(const interp_t *it, co
   const int in_h = DIM(in, 1), in_w = DIM(in, 2), oh = DIM(out, 1), ow = DIM(out, 2), out_c = DIM(out, 3);
   const int rows = DW3_ROW_BYTES / 2;
   const int32_t input_offset = -in->zero_point, lo = op->act_min, hi = op->act_max, zp = out->zero_point;
-  int fold = 1;
-  for (int c = 0; c < out_c; ++c) fold &= zp_foldable(-op->shifts[c], zp);
+  int fold = 1, dbl = 1; /* dbl: doubled sums (DW3_REQUANT_D) fit for every channel: r <= 22, |bias| < 2^29 */
+  for (int c = 0; c < out_c; ++c) {
+    fold &= zp_foldable(-op->shifts[c], zp);
+    dbl &= -op->shifts[c] <= 22 && (!bias || (bias[c] < (1 << 29) && bias[c] > -(1 << 29)));
+  }
   const int32_t zp_after = fold ? 0 : zp;
   memset(plane, 0, dw1_plane_bytes(in)); /* the border stays 0: padding adds 0 */
   for (int batch = 0; batch < DIM(in, 0); ++batch) {
@@ -421,13 +455,18 @@ __attribute__((noinline)) static void depthwise_1ch_plane(const interp_t *it, co
     int8_t *output = (int8_t *)out->data + (size_t)batch * oh * ow * out_c;
     for (int y = 0; y < in_h; ++y) {
       int16_t *row = plane + (y + op->pad_h) * rows + op->pad_w;
-      for (int x = 0; x < in_w; ++x) row[x] = (int16_t)(input[y * in_w + x] + input_offset);
+      for (int x = 0; x < in_w; ++x) row[x] = (int16_t)((input[y * in_w + x] + input_offset) * (1 + dbl));
     }
     for (int c = 0; c < out_c; ++c) {
       int32_t cst[DW3_WORDS];
       channel_t cc;
       dw3_constants(cst, &cc, op, bias, c, fold, zp, filter + c, 3 * out_c, out_c, out_c);
-      dw3_channel(plane, output + c, oh, ow, ow * out_c, cst, &cc, zp_after, lo, hi, 1);
+      if (dbl) { /* 9 taps of |w (x - zp)| <= 128 255 and |bias| < 2^29: the doubled sum fits int32 */
+        const int r = -op->shifts[c];
+        cc.bias *= 2, cst[DW3_BIAS] = cc.bias;
+        cst[DW3_K] = (2 * zp + 1) * (1 << (r - 1)), cst[DW3_R1] = r; /* C (|C| < 2^29) and r */
+      }
+      dw3_channel(plane, output + c, oh, ow, ow * out_c, cst, &cc, zp_after, lo, hi, 1, dbl);
     }
   }
 }
@@ -469,7 +508,7 @@ __attribute__((noinline)) static void depthwise_3x3_single(const interp_t *it, c
       int32_t cst[DW3_WORDS];
       channel_t cc;
       dw3_constants(cst, &cc, op, bias, c, fold, zp, filter + c, 3 * ch, ch, ch);
-      dw3_channel(plane, output + c, oh, ow, ow * ch, cst, &cc, zp_after, lo, hi, op->stride_w);
+      dw3_channel(plane, output + c, oh, ow, ow * ch, cst, &cc, zp_after, lo, hi, op->stride_w, 0);
     }
   }
 }
